@@ -1,0 +1,61 @@
+package remote
+
+import (
+	"os/exec"
+	"testing"
+)
+
+func TestQuote(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"", "''"},
+		{"plain", "plain"},
+		{"/etc/nixos/host.nix", "/etc/nixos/host.nix"},
+		{"with space", "'with space'"},
+		{"it's", `'it'\''s'`},
+		{"''", `''\'''\'''`},
+		{`"double"`, `'"double"'`},
+		{"$HOME", "'$HOME'"},
+		{"${x:-y}", "'${x:-y}'"},
+		{"`id`", "'`id`'"},
+		{"$(id)", "'$(id)'"},
+		{"a\nb", "'a\nb'"},
+		{"trailing\n", "'trailing\n'"},
+		{`back\slash`, `'back\slash'`},
+		{"tab\there", "'tab\there'"},
+		{"*", "'*'"},
+		{"~", "'~'"},
+		{"a=b", "'a=b'"},
+		{"-n", "-n"},
+		{"!bang", "'!bang'"},
+		{"semi;colon&amp|pipe>gt<lt", "'semi;colon&amp|pipe>gt<lt'"},
+		{"ünïcödé", "'ünïcödé'"},
+	}
+	for _, tt := range tests {
+		got := Quote(tt.in)
+		if got != tt.want {
+			t.Errorf("Quote(%q): got %q, want %q", tt.in, got, tt.want)
+		}
+		// The shell must see exactly one word with the original value.
+		out, err := exec.Command("sh", "-c", "printf %s "+got).Output()
+		if err != nil || string(out) != tt.in {
+			t.Errorf("sh -c 'printf %%s %s': got %q, %v, want %q", got, out, err, tt.in)
+		}
+		out, err = exec.Command("sh", "-c", "set -- "+got+"; echo $#").Output()
+		if err != nil || string(out) != "1\n" {
+			t.Errorf("word count of %s: got %q, %v, want 1", got, out, err)
+		}
+	}
+}
+
+// Quoting survives one more level of sh -c, as used for sudo.
+func TestQuoteNested(t *testing.T) {
+	for _, s := range []string{"it's", `a "b" $c`, "x\ny", ""} {
+		inner := "printf %s " + Quote(s)
+		out, err := exec.Command("sh", "-c", "sh -c "+Quote(inner)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("nested %q: got %q, %v, want %q", s, out, err, s)
+		}
+	}
+}
