@@ -1,0 +1,47 @@
+# Managed by bootstrap: regenerated on every bootstrap; put your changes in host.nix.
+# Host web1, channel nixos-23.05.
+#
+# nixos-infect writes no configuration of its own when /etc/nixos/configuration.nix
+# exists, so this file carries everything the first boot needs. Hardware facts
+# and defaults use lib.mkDefault: hardware-configuration.nix (captured with
+# nixos-generate-config after the first boot) and host.nix take precedence.
+# SSH access for root is enforced; override it only with lib.mkForce, knowing
+# that bootstrap logs in as root with the keys below.
+{ lib, modulesPath, pkgs, ... }:
+{
+  imports = [ (modulesPath + "/profiles/qemu-guest.nix") ];
+
+  # BIOS: grub in the MBR of the disk the previous system booted from.
+  boot.loader.grub.device = lib.mkDefault "/dev/vda";
+
+  fileSystems."/" = {
+    device = lib.mkDefault "/dev/vda1";
+    fsType = lib.mkDefault "ext4";
+  };
+
+  # The disk drivers nixos-infect puts in the initrd of a cloud VM.
+  boot.initrd.availableKernelModules = [ "ata_piix" "uhci_hcd" "xen_blkfront" "virtio_pci" "virtio_blk" "virtio_scsi" ]
+    ++ lib.optional pkgs.stdenv.hostPlatform.isx86_64 "vmw_pvscsi";
+  boot.initrd.kernelModules = [ "nvme" ];
+
+  boot.tmp.cleanOnBoot = lib.mkDefault true;
+  networking.hostName = lib.mkDefault "web1";
+
+  services.openssh.enable = true;
+  services.openssh.settings.PermitRootLogin = "prohibit-password";
+  services.openssh.settings.PasswordAuthentication = lib.mkDefault false;
+
+  # Root's SSH keys, bootstrap's deploy key first.
+  users.users.root.openssh.authorizedKeys.keys = [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c bootstrap-deploy"
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIE5dw6ofRdfVqNUZsNMfszLjYqRtO43ol32D1uPybOU alice@laptop"
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR debian@cloud"
+  ];
+
+  # The build-time logrotate check fails in the sandbox of the Nix that
+  # nixos-infect installs ("cannot find name for group ID 30000",
+  # https://github.com/NixOS/nix/issues/8502).
+  services.logrotate.checkConfig = lib.mkDefault false;
+
+  system.stateVersion = lib.mkDefault "23.05";
+}
