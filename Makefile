@@ -1,0 +1,41 @@
+# bootstrap: build, test, lint, demo.
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         := bin/bootstrap
+
+.PHONY: all build test unit e2e lint fmt demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bootstrap
+	$(GO) build -o bin/localcloud ./cmd/localcloud
+
+# The whole suite: unit tests, then the end-to-end tests on real qemu VMs
+# (the Debian image is built once with debootstrap and cached).
+test: unit e2e
+
+unit:
+	$(GO) test -short -race -count=1 ./...
+
+# One package at a time: each boots VMs under software emulation on 2 cores.
+e2e:
+	$(GO) test -p 1 -count=1 -timeout 75m ./e2e/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# The end-to-end demo on the built-in local cloud: no account needed.
+demo:
+	./scripts/demo
+
+bench:
+	./bench/overhead
+
+clean:
+	rm -rf bin

@@ -1,0 +1,219 @@
+// Package bootstrap is the step pipeline that turns a reachable Debian/Ubuntu
+// machine into NixOS: connect, preflight, upload, infect, reboot, capture.
+// Steps share a typed State; progress is persisted to hosts/NAME/state.json
+// after every step so that running the same command again resumes.
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"bootstrap/channel"
+	"bootstrap/infect"
+	"bootstrap/remote"
+	"bootstrap/workspace"
+)
+
+// Options are the inputs of one bootstrap run. The CLI fills them from flags,
+// env and config files; they are validated before anything is contacted.
+type Options struct {
+	Name     string
+	Provider string // "ssh" or "scaleway"
+	User     string
+	Host     string // may be empty when a Machine provisions it
+	Port     int
+	Channel  channel.Channel
+
+	HostNix     []byte // the user's host.nix
+	HostNixPath string // where it came from, for messages ("" when defaulted)
+
+	// Keys are the operator's login keys, offered before the reboot (the
+	// deploy key is added after them). After the reboot only the deploy key is used.
+	Keys []remote.Key
+
+	HostKey          string   // --host-key SHA256:...
+	AcceptNewHostKey bool     // --accept-new-host-key
+	ExtraKnownHosts  []string // read-only known_hosts files (~/.ssh/known_hosts)
+	// ConfirmHostKey asks the operator about an unknown host key; nil refuses it.
+	ConfirmHostKey func(host, fingerprint string) (bool, error)
+
+	Infect         infect.Source
+	InfectCacheDir string
+
+	Timeout       time.Duration // the whole run
+	RebootTimeout time.Duration // the wait for the host to come back
+
+	Stdout io.Writer // short progress lines
+}
+
+// Machine is where a host comes from when it does not exist yet. Provision
+// must record every resource in the State's Record (and save it) as soon as
+// it exists, and leave s.Rec.Address set.
+type Machine interface {
+	Provision(ctx context.Context, s *State) error
+}
+
+// State is what steps share. Rec is persisted; the rest lives for one run.
+type State struct {
+	Opts   Options
+	WS     *workspace.Workspace
+	Rec    *Record
+	Deploy *workspace.DeployKey
+	Log    io.Writer // hosts/NAME/bootstrap.log: the whole remote output
+
+	client *conn
+	clock  clock
+	facts  *facts // this run's preflight reading
+
+	// alreadyNixOS is set by preflight when the host runs NixOS without
+	// having been infected by this workspace: upload, infect and reboot are skipped.
+	alreadyNixOS bool
+
+	script []byte // nixos-infect, fetched and checked before connecting
+
+	note string // the running step's one-line summary
+}
+
+// Note sets the summary printed after the running step.
+func (s *State) Note(format string, args ...any) { s.note = fmt.Sprintf(format, args...) }
+
+// Save persists the record; steps call it whenever something worth keeping happened.
+func (s *State) Save() error { return SaveRecord(s.WS, s.Rec) }
+
+// Step is one stage of the pipeline.
+type Step interface {
+	Name() string
+	// Run does the step. A step already done in an earlier run is skipped
+	// unless it implements always.
+	Run(ctx context.Context, s *State) error
+}
+
+// always marks steps that run on every invocation (connect, preflight):
+// they only read, and later steps need what they find.
+type always interface{ always() }
+
+// redoer is a step that must run again although done, e.g. upload after a
+// failed infect, so a corrected host.nix reaches the host.
+type redoer interface{ redo(s *State) bool }
+
+// cleaner is implemented by steps holding something to release or report;
+// Cleanup runs in reverse order after the pipeline, on success or failure,
+// and must cope with partial state.
+type cleaner interface{ Cleanup(s *State) }
+
+// StepError says which step failed; the CLI renders it with a hint.
+type StepError struct {
+	Step string
+	Host string
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s %s: %v", e.Step, e.Host, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// skipRest is returned by a step to end the pipeline early with success.
+var skipRest = errors.New("nothing left to do")
+
+// Run executes steps in order, skipping the ones an earlier run finished.
+func Run(ctx context.Context, s *State, steps []Step) (err error) {
+	out := s.Opts.Stdout
+	if out == nil {
+		out = io.Discard
+	}
+	var ran []Step
+	defer func() {
+		for i := len(ran) - 1; i >= 0; i-- {
+			if c, ok := ran[i].(cleaner); ok {
+				c.Cleanup(s)
+			}
+		}
+	}()
+	for _, st := range steps {
+		name := st.Name()
+		_, alw := st.(always)
+		redo := false
+		if r, ok := st.(redoer); ok {
+			redo = r.redo(s)
+		}
+		if !alw && !redo && s.Rec.Done(name) {
+			sr := s.Rec.Steps[name]
+			fmt.Fprintf(out, "  %-9s  skipped   %s\n", name, firstNonEmpty(sr.Note, "done in an earlier run"))
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return &StepError{Step: name, Host: s.Rec.Name, Err: err}
+		}
+		s.note = ""
+		sr := s.Rec.mark(name, StatusRunning)
+		if err := s.Save(); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Log, "\n==> %s %s (%s)\n", name, s.Rec.Name, time.Now().UTC().Format(time.RFC3339))
+		ran = append(ran, st)
+		runErr := st.Run(ctx, s)
+		switch {
+		case errors.Is(runErr, skipRest):
+			s.Rec.mark(name, StatusDone).Note = s.note
+			fmt.Fprintf(out, "  %-9s  %8s  %s\n", name, round(sr.Seconds), s.note)
+			return s.Save()
+		case runErr != nil:
+			sr = s.Rec.mark(name, StatusFailed)
+			sr.Error = runErr.Error()
+			fmt.Fprintf(s.Log, "==> %s failed: %v\n", name, runErr)
+			fmt.Fprintf(out, "  %-9s  %8s  failed\n", name, round(sr.Seconds))
+			if err := s.Save(); err != nil {
+				return errors.Join(&StepError{Step: name, Host: s.Rec.Name, Err: runErr}, err)
+			}
+			return &StepError{Step: name, Host: s.Rec.Name, Err: runErr}
+		}
+		status := StatusDone
+		if s.Rec.Steps[name].Status == StatusSkipped { // the step decided it had nothing to do
+			status = StatusSkipped
+		}
+		sr = s.Rec.mark(name, status)
+		sr.Note = s.note
+		if err := s.Save(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %-9s  %8s  %s\n", name, round(sr.Seconds), s.note)
+	}
+	return nil
+}
+
+func round(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// openLog opens hosts/NAME/bootstrap.log for appending; it holds remote output,
+// so it is readable by the owner only.
+func openLog(ws *workspace.Workspace, name string) (*os.File, error) {
+	if err := os.MkdirAll(ws.HostDir(name), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", ws.HostDir(name), err)
+	}
+	f, err := os.OpenFile(ws.HostFile(name, "bootstrap.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	return f, nil
+}

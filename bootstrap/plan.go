@@ -1,0 +1,123 @@
+package bootstrap
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"bootstrap/infect"
+	"bootstrap/templates"
+	"bootstrap/workspace"
+)
+
+// Plan prints what Bootstrap would do, without contacting the host or writing
+// anything: the steps, each remote command, and the files with their content.
+func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
+	rec, existed, err := LoadRecord(ws, opts.Name)
+	if err != nil {
+		return err
+	}
+	if existed {
+		if err := compatible(rec, opts); err != nil {
+			return err
+		}
+	} else {
+		rec = &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String()}
+	}
+	if rec.Port == 0 {
+		rec.Port = 22
+	}
+	deployLine, deployNote := "", ""
+	if k, err := ws.LoadDeployKey(); err == nil {
+		deployLine = k.AuthorizedKey
+	} else {
+		// Render with a throwaway key: the real one is generated on the first real run.
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		pk, _ := ssh.NewPublicKey(pub)
+		deployLine = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))) + " placeholder-deploy-key"
+		deployNote = " (would be generated: " + ws.Rel(ws.KeyPath()) + ", 0600)"
+	}
+	s := &State{Opts: opts, WS: ws, Rec: rec}
+	fmt.Fprintf(w, "dry run: %s to NixOS %s; nothing is contacted or written\n\n", opts.Name, opts.Channel)
+	if existed {
+		fmt.Fprintf(w, "resuming: steps done earlier are skipped: %s\n\n", doneSteps(rec))
+	}
+	var offered []string
+	for _, k := range opts.Keys {
+		offered = append(offered, k.Name)
+	}
+	offered = append(offered, ws.Rel(ws.KeyPath())+deployNote)
+	addr := opts.Host
+	if addr == "" {
+		addr = "<address of the new " + opts.Provider + " machine>"
+		s.Rec.Address = addr
+	}
+	fmt.Fprintf(w, "1. connect    ssh %s@%s port %d, offering only: %s\n", rec.User, addr, rec.Port, strings.Join(offered, ", "))
+	fmt.Fprintf(w, "              host key: pinned in %s (ed25519)\n", ws.Rel(ws.KnownHosts()))
+	fmt.Fprintf(w, "2. preflight  remote (read only):\n%s\n", indent(factsScript))
+
+	facts := templates.Facts{BootMode: "bios", GrubDevice: "/dev/sda", RootDevice: "/dev/sda1", RootFSType: "ext4"}
+	factsNote := "example facts (BIOS, /dev/sda1 ext4): the real ones are read at preflight"
+	if rec.Facts != nil {
+		facts, factsNote = *rec.Facts, "facts recorded at the earlier preflight"
+	}
+	cfg := templates.Config{Name: opts.Name, Channel: opts.Channel, DeployKey: deployLine, Facts: facts}
+	boot, err := templates.BootstrapNix(cfg)
+	if err != nil {
+		return fmt.Errorf("render bootstrap.nix: %w", err)
+	}
+	conf, err := templates.ConfigurationNix(cfg)
+	if err != nil {
+		return fmt.Errorf("render configuration.nix: %w", err)
+	}
+	fmt.Fprintf(w, "3. upload     write %s/{host.nix,bootstrap.nix,configuration.nix}, then upload each to %s/ (temp file, rename)\n", ws.Rel(ws.HostDir(opts.Name)), NixOSDir)
+	src := opts.HostNixPath
+	if src == "" {
+		src = "default from templates"
+	}
+	fmt.Fprintf(w, "   --- host.nix (%s)\n%s", src, indent(string(opts.HostNix)))
+	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
+	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))
+	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, firstNonEmpty(opts.InfectCacheDir, "no cache"))
+	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with NIX_CHANNEL=%s NIXOS_IMPORT=./host.nix NO_REBOOT=1; output to %s\n",
+		infect.DefaultDir, NixOSDir, opts.Channel, ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))
+	fmt.Fprintf(w, "5. reboot     remote: %s\n", rebootCommand)
+	fmt.Fprintf(w, "              wait up to %s for SSH with the same host key, the deploy key alone and a new boot id, then verify:\n%s", opts.RebootTimeout, indent(verifyScript))
+	fmt.Fprintf(w, "6. capture    remote: nixos-generate-config --show-hardware-config -> %s and %s/hardware-configuration.nix\n",
+		ws.Rel(ws.HostFile(opts.Name, "hardware-configuration.nix")), NixOSDir)
+	fmt.Fprintf(w, "              copy back %s/*.nix into %s/\n", NixOSDir, ws.Rel(ws.HostDir(opts.Name)))
+	fmt.Fprintf(w, "state: %s after every step\n", ws.Rel(ws.HostFile(opts.Name, "state.json")))
+	return nil
+}
+
+func doneSteps(r *Record) string {
+	var done []string
+	for _, st := range stepOrder {
+		if r.Done(st) {
+			done = append(done, st)
+		}
+	}
+	if len(done) == 0 {
+		return "none"
+	}
+	return strings.Join(done, ", ")
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(strings.TrimRight(s, "\n")+"\n", "\n") {
+		if l == "" {
+			continue
+		}
+		b.WriteString("      | ")
+		b.WriteString(l)
+	}
+	return b.String()
+}

@@ -1,0 +1,178 @@
+package bootstrap
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"bootstrap/templates"
+)
+
+const debianFacts = `os_id=debian
+os_like=
+os_version=12
+os_name=Debian GNU/Linux 12 (bookworm)
+arch=x86_64
+uid=0
+boot=bios
+root_source=/dev/vda1
+root_fstype=ext4
+root_uuid=0b2c0f9e-1111-2222-3333-444455556666
+root_disk=/dev/vda
+disk_free_kib=9000000
+mem_kib=2000000
+boot_id=5d9d4b1c-aaaa-bbbb-cccc-ddddeeeeffff
+marker=
+authorized_key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE alice@laptop
+`
+
+func withFact(base, key, val string) string {
+	var out []string
+	found := false
+	for _, l := range strings.Split(strings.TrimRight(base, "\n"), "\n") {
+		if k, _, _ := strings.Cut(l, "="); k == key {
+			l = key + "=" + val
+			found = true
+		}
+		out = append(out, l)
+	}
+	if !found {
+		out = append(out, key+"="+val)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+func TestFactsCheck(t *testing.T) {
+	tests := []struct {
+		name      string
+		facts     string
+		resources bool
+		want      string // substring of the refusal; "" means accepted
+	}{
+		{"debian root", debianFacts, true, ""},
+		{"ubuntu", withFact(debianFacts, "os_id", "ubuntu"), true, ""},
+		{"debian derivative", withFact(withFact(debianFacts, "os_id", "raspbian"), "os_like", "debian"), true, ""},
+		{"centos", withFact(withFact(debianFacts, "os_id", "centos"), "os_name", "CentOS Stream 9"), true, `unsupported OS "CentOS Stream 9"`},
+		{"arm32", withFact(debianFacts, "arch", "armv7l"), true, `unsupported architecture "armv7l"`},
+		{"aarch64", withFact(debianFacts, "arch", "aarch64"), true, ""},
+		{"user without sudo", withFact(withFact(debianFacts, "uid", "1000"), "sudo", "no"), true, "without passwordless sudo"},
+		{"user with sudo", withFact(withFact(debianFacts, "uid", "1000"), "sudo", "yes"), true, ""},
+		{"small disk", withFact(debianFacts, "disk_free_kib", "1000000"), true, "free on /"},
+		{"small disk after infect", withFact(debianFacts, "disk_free_kib", "1000000"), false, ""},
+		{"small memory", withFact(debianFacts, "mem_kib", "200000"), true, "of memory"},
+		{"efi without esp", withFact(debianFacts, "boot", "efi"), true, "EFI system partition"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parseFacts(tt.facts)
+			if err != nil {
+				t.Fatalf("parseFacts: %v", err)
+			}
+			err = f.check(tt.resources)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("got refusal %q, want none", err)
+				}
+				return
+			}
+			var pe *PreflightError
+			if !errors.As(err, &pe) {
+				t.Fatalf("got %v, want a *PreflightError containing %q", err, tt.want)
+			}
+			if !strings.Contains(pe.Reason, tt.want) || pe.Hint == "" {
+				t.Errorf("got reason %q hint %q, want reason containing %q and a hint", pe.Reason, pe.Hint, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFactsRejectsGarbage(t *testing.T) {
+	if _, err := parseFacts("bash: line 1: syntax error\n"); err == nil {
+		t.Fatal("got no error for output without boot id, want one")
+	}
+}
+
+func TestTemplateFacts(t *testing.T) {
+	tests := []struct {
+		name  string
+		facts string
+		want  templates.Facts
+	}{
+		{"bios by uuid", debianFacts, templates.Facts{BootMode: "bios", GrubDevice: "/dev/vda", RootDevice: "/dev/disk/by-uuid/0b2c0f9e-1111-2222-3333-444455556666", RootFSType: "ext4"}},
+		{"bios whole-disk root", withFact(withFact(withFact(debianFacts, "root_uuid", ""), "root_disk", ""), "root_source", "/dev/vda"),
+			templates.Facts{BootMode: "bios", GrubDevice: "/dev/vda", RootDevice: "/dev/vda", RootFSType: "ext4"}},
+		{"efi", withFact(withFact(withFact(withFact(debianFacts, "boot", "efi"), "esp_mount", "/boot/efi"), "esp_source", "/dev/sda15"), "esp_uuid", "AB12-CD34"),
+			templates.Facts{BootMode: "efi", ESPMount: "/boot/efi", ESPDevice: "/dev/disk/by-uuid/AB12-CD34", RootDevice: "/dev/disk/by-uuid/0b2c0f9e-1111-2222-3333-444455556666", RootFSType: "ext4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parseFacts(tt.facts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.templateFacts(); got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHasChannel(t *testing.T) {
+	tests := []struct {
+		lines []string
+		ch    string
+		want  bool
+	}{
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11"}, "nixos-24.11", true},
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11/"}, "nixos-24.11", true},
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11-small"}, "nixos-24.11", false},
+		{[]string{"nixpkgs https://nixos.org/channels/nixos-24.11"}, "nixos-24.11", false},
+		{[]string{"home-manager https://x", "nixos https://nixos.org/channels/nixos-unstable"}, "nixos-unstable", true},
+		{nil, "nixos-24.11", false},
+	}
+	for _, tt := range tests {
+		if got := hasChannel(tt.lines, tt.ch); got != tt.want {
+			t.Errorf("hasChannel(%q, %q): got %v, want %v", tt.lines, tt.ch, got, tt.want)
+		}
+	}
+}
+
+func TestCleanKeys(t *testing.T) {
+	const a = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE alice@laptop"
+	const deploy = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2JRyI3kvEXvEX3JlTQ6y4H0y3E1p5r2ovNlO05VYdm deploy"
+	got := cleanKeys([]string{
+		a,
+		`from="10.0.0.1",no-pty ` + a, // duplicate with options
+		"not a key",
+		deploy, // the deploy key is added by the template itself
+	}, deploy)
+	if len(got) != 1 || got[0] != a {
+		t.Errorf("got %q, want [%q]", got, a)
+	}
+}
+
+func TestCompatible(t *testing.T) {
+	rec := &Record{Name: "web-1", Provider: "ssh", Address: "203.0.113.7", Port: 22, Channel: "nixos-24.11"}
+	tests := []struct {
+		name  string
+		opts  Options
+		field string
+	}{
+		{"same", Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, ""},
+		{"other channel", Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-23.11")}, "channel"},
+		{"other address", Options{Provider: "ssh", Host: "203.0.113.8", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, "address"},
+		{"other provider", Options{Provider: "scaleway", Channel: mustChannel(t, "nixos-24.11")}, "provider"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := compatible(rec, tt.opts)
+			var ce *ConflictError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatalf("got %v, want no conflict", err)
+			case tt.field != "" && (!errors.As(err, &ce) || ce.Field != tt.field):
+				t.Fatalf("got %v, want a conflict on %s", err, tt.field)
+			}
+		})
+	}
+}

@@ -1,0 +1,152 @@
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"bootstrap/templates"
+	"bootstrap/workspace"
+)
+
+// Step names, in pipeline order. They are persisted in state.json.
+const (
+	StepCreate    = "create"
+	StepConnect   = "connect"
+	StepPreflight = "preflight"
+	StepUpload    = "upload"
+	StepInfect    = "infect"
+	StepReboot    = "reboot"
+	StepCapture   = "capture"
+)
+
+var stepOrder = []string{StepCreate, StepConnect, StepPreflight, StepUpload, StepInfect, StepReboot, StepCapture}
+
+// Step statuses.
+const (
+	StatusRunning = "running"
+	StatusDone    = "done"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// Record is a host's persisted state: hosts/NAME/state.json. It is written
+// after every step and whenever a billable resource comes into existence, so an
+// interrupted run loses nothing and the next run resumes from it.
+type Record struct {
+	Version  int    `json:"version"`
+	Name     string `json:"name"`
+	Provider string `json:"provider"`
+	User     string `json:"user"`
+	Address  string `json:"address,omitempty"`
+	Port     int    `json:"port"`
+	Channel  string `json:"channel"`
+
+	// HostKey is the SHA256 fingerprint of the pinned ed25519 host key.
+	HostKey string `json:"host_key,omitempty"`
+
+	OS    string           `json:"os,omitempty"`
+	Arch  string           `json:"arch,omitempty"`
+	Facts *templates.Facts `json:"facts,omitempty"`
+
+	BootIDBefore    string `json:"boot_id_before,omitempty"`
+	BootIDAfter     string `json:"boot_id_after,omitempty"`
+	RebootRequested bool   `json:"reboot_requested,omitempty"`
+
+	InfectURL    string `json:"infect_url,omitempty"`
+	InfectSHA256 string `json:"infect_sha256,omitempty"`
+
+	NixOSVersion string `json:"nixos_version,omitempty"`
+
+	Steps map[string]*StepRecord `json:"steps"`
+
+	// LastRun is how the last run's wall time split between host and tool.
+	LastRun *Timing `json:"last_run,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// StepRecord is what one step did last.
+type StepRecord struct {
+	Status     string    `json:"status"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Seconds    float64   `json:"seconds,omitempty"`
+	Note       string    `json:"note,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+const recordVersion = 1
+
+// Done reports whether step finished (or was skipped) in an earlier run.
+func (r *Record) Done(step string) bool {
+	s, ok := r.Steps[step]
+	return ok && (s.Status == StatusDone || s.Status == StatusSkipped)
+}
+
+// Last returns the last step, in pipeline order, that has a record.
+func (r *Record) Last() (string, *StepRecord) {
+	var name string
+	var rec *StepRecord
+	for _, s := range stepOrder {
+		if sr, ok := r.Steps[s]; ok {
+			name, rec = s, sr
+		}
+	}
+	return name, rec
+}
+
+// Complete reports whether the host went all the way through.
+func (r *Record) Complete() bool { return r.Done(StepCapture) }
+
+// mark sets a step's status; StatusRunning starts a fresh record.
+func (r *Record) mark(step, status string) *StepRecord {
+	if r.Steps == nil {
+		r.Steps = map[string]*StepRecord{}
+	}
+	sr, ok := r.Steps[step]
+	if !ok || status == StatusRunning {
+		sr = &StepRecord{StartedAt: time.Now().UTC()}
+		r.Steps[step] = sr
+	}
+	sr.Status = status
+	if status != StatusRunning {
+		sr.FinishedAt = time.Now().UTC()
+		sr.Seconds = sr.FinishedAt.Sub(sr.StartedAt).Seconds()
+	}
+	return sr
+}
+
+// LoadRecord reads hosts/NAME/state.json; ok is false when the host is new.
+func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err error) {
+	rec = &Record{}
+	err = ws.ReadJSON(name, "state.json", rec)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if rec.Version > recordVersion {
+		return nil, false, fmt.Errorf("%s was written by a newer bootstrap (state version %d): upgrade bootstrap", ws.Rel(ws.HostFile(name, "state.json")), rec.Version)
+	}
+	if rec.Steps == nil {
+		rec.Steps = map[string]*StepRecord{}
+	}
+	return rec, true, nil
+}
+
+// SaveRecord atomically writes hosts/NAME/state.json.
+func SaveRecord(ws *workspace.Workspace, rec *Record) error {
+	rec.Version = recordVersion
+	rec.UpdatedAt = time.Now().UTC()
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = rec.UpdatedAt
+	}
+	if err := ws.WriteJSON(rec.Name, "state.json", rec); err != nil {
+		return fmt.Errorf("save state of %s: %w", rec.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"bootstrap/infect"
+	"bootstrap/workspace"
+)
+
+// ConflictError is a run whose inputs contradict what the workspace
+// recorded for the host; nothing was contacted.
+type ConflictError struct {
+	Name, Field, Recorded, Given string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s was bootstrapped with %s %s, not %s", e.Name, e.Field, e.Recorded, e.Given)
+}
+
+// Default timeouts.
+const (
+	DefaultTimeout       = 60 * time.Minute
+	DefaultRebootTimeout = 10 * time.Minute
+)
+
+// Bootstrap runs the whole pipeline for opts.Name, resuming an earlier run
+// of the same host. machine, when non-nil, provisions the host first.
+func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machine Machine) error {
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.RebootTimeout <= 0 {
+		opts.RebootTimeout = DefaultRebootTimeout
+	}
+	if opts.Port == 0 {
+		opts.Port = 22
+	}
+	start := time.Now()
+	rec, existed, err := LoadRecord(ws, opts.Name)
+	if err != nil {
+		return err
+	}
+	if existed {
+		if err := compatible(rec, opts); err != nil {
+			return err
+		}
+	} else {
+		rec = &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String()}
+	}
+	// Fetch and check nixos-infect first: a bad URL or checksum fails the
+	// run before anything is contacted or written.
+	var script []byte
+	if !rec.Done(StepInfect) {
+		f := infect.Fetcher{CacheDir: opts.InfectCacheDir}
+		if script, err = f.Fetch(ctx, opts.Infect); err != nil {
+			return &StepError{Step: StepInfect, Host: opts.Name, Err: fmt.Errorf("fetch nixos-infect: %w", err)}
+		}
+	}
+	deploy, err := ws.EnsureDeployKey()
+	if err != nil {
+		return err
+	}
+	logf, err := openLog(ws, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "\n#### bootstrap %s %s (%s) at %s\n", opts.Provider, opts.Name, opts.Channel, time.Now().UTC().Format(time.RFC3339))
+
+	s := &State{Opts: opts, WS: ws, Rec: rec, Deploy: deploy, Log: logf, script: script}
+	s.clock.start = start
+	if script != nil {
+		rec.InfectURL, rec.InfectSHA256 = opts.Infect.URL, opts.Infect.SHA256
+	}
+	if err := s.Save(); err != nil {
+		return err
+	}
+	verb := "bootstrap"
+	if existed {
+		verb = "resume"
+	}
+	fmt.Fprintf(opts.Stdout, "%s %s: %s to NixOS %s\n", verb, opts.Name, firstNonEmpty(hostLabel(rec), opts.Provider+" machine"), opts.Channel)
+
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var steps []Step
+	if machine != nil {
+		steps = append(steps, provisionStep{machine})
+	}
+	steps = append(steps, connectStep{}, preflightStep{}, uploadStep{}, infectStep{}, rebootStep{}, captureStep{})
+	runErr := Run(ctx, s, steps)
+	s.Rec.LastRun = s.clock.timing()
+	if err := s.Save(); err != nil && runErr == nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	fmt.Fprintf(opts.Stdout, "done: %s runs NixOS %s at %s\n  ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
+		opts.Name, opts.Channel, rec.Address, ws.Rel(deploy.Path), ws.Rel(ws.KnownHosts()), sshHost(rec))
+	return nil
+}
+
+func hostLabel(r *Record) string {
+	if r.Address == "" {
+		return ""
+	}
+	return r.User + "@" + r.Address
+}
+
+func sshHost(r *Record) string {
+	if r.Port != 22 {
+		return r.Address + " -p " + fmt.Sprint(r.Port)
+	}
+	return r.Address
+}
+
+// compatible refuses a rerun whose inputs contradict the record: resuming
+// with another channel or address would mix two machines' state.
+func compatible(rec *Record, o Options) error {
+	if rec.Channel != "" && rec.Channel != o.Channel.String() {
+		return &ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
+	}
+	if rec.Provider != "" && rec.Provider != o.Provider {
+		return &ConflictError{Name: rec.Name, Field: "provider", Recorded: rec.Provider, Given: o.Provider}
+	}
+	if o.Host != "" && rec.Address != "" && rec.Address != o.Host {
+		return &ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}
+	}
+	if o.Port != 0 && rec.Port != 0 && rec.Port != o.Port {
+		return &ConflictError{Name: rec.Name, Field: "port", Recorded: fmt.Sprint(rec.Port), Given: fmt.Sprint(o.Port)}
+	}
+	return nil
+}
+
+// provisionStep asks the Machine for the host (create it, or find the one
+// an earlier run created). It always runs so a resumed run re-checks it.
+type provisionStep struct{ m Machine }
+
+func (provisionStep) Name() string { return StepCreate }
+func (provisionStep) always()      {}
+func (p provisionStep) Run(ctx context.Context, s *State) error {
+	return p.m.Provision(ctx, s)
+}

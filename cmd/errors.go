@@ -1,0 +1,111 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"bootstrap/bootstrap"
+	"bootstrap/infect"
+	"bootstrap/remote"
+)
+
+// Exit codes. Scripts can tell what kind of failure happened.
+const (
+	exitError       = 1   // anything else
+	exitUsage       = 2   // bad input; nothing was contacted or created
+	exitUnreachable = 3   // could not reach the host
+	exitSSH         = 4   // host key or authentication refused
+	exitRefused     = 5   // preflight refused the host; nothing changed
+	exitInfect      = 6   // fetching or running nixos-infect failed
+	exitReboot      = 7   // the host did not come back as NixOS
+	exitTimeout     = 8   // --timeout ran out
+	exitInterrupted = 130 // Ctrl-C; rerun to resume
+)
+
+// render prints err as one line saying what happened and what to do, and
+// returns the exit code. It is the only place errors reach the terminal.
+func render(w io.Writer, err error) int {
+	msg, hint, code := explain(err)
+	var fe *infect.FailedError
+	if errors.As(err, &fe) && fe.Tail != "" {
+		fmt.Fprintf(w, "last lines of nixos-infect:\n")
+		for _, l := range strings.Split(strings.TrimRight(fe.Tail, "\n"), "\n") {
+			fmt.Fprintf(w, "  | %s\n", l)
+		}
+	}
+	if hint != "" {
+		fmt.Fprintf(w, "error: %s; %s\n", msg, hint)
+	} else {
+		fmt.Fprintf(w, "error: %s\n", msg)
+	}
+	return code
+}
+
+func explain(err error) (msg, hint string, code int) {
+	msg = err.Error()
+	step, host := "", ""
+	var se *bootstrap.StepError
+	if errors.As(err, &se) {
+		step, host = se.Step, se.Host
+	}
+	rerun := "run the same command again to resume"
+
+	var (
+		usage    *UsageError
+		setting  *SettingError
+		conflict *bootstrap.ConflictError
+		mismatch *remote.HostKeyMismatchError
+		unknown  *remote.UnknownHostKeyError
+		auth     *remote.AuthError
+		unreach  *remote.UnreachableError
+		pre      *bootstrap.PreflightError
+		sum      *infect.ChecksumError
+		failed   *infect.FailedError
+		reboot   *bootstrap.RebootError
+		verify   *bootstrap.VerifyError
+	)
+	switch {
+	case errors.As(err, &usage):
+		return msg, "", exitUsage
+	case errors.As(err, &setting):
+		return msg, "fix or remove that setting", exitUsage
+	case errors.As(err, &conflict):
+		return msg, fmt.Sprintf("use %s %s, or pick another --name for a new host", conflict.Field, conflict.Recorded), exitUsage
+	case errors.As(err, &mismatch):
+		return msg, "the host key changed: if the host was reinstalled on purpose, remove its line from the workspace's known_hosts and run again; otherwise stop, the connection may be intercepted", exitSSH
+	case errors.As(err, &unknown):
+		return msg, "check the fingerprint out of band (e.g. the provider's console), then pass --host-key " + unknown.Fingerprint + " (or --accept-new-host-key)", exitSSH
+	case errors.As(err, &auth):
+		if step == bootstrap.StepReboot || step == bootstrap.StepCapture {
+			return msg, "the deploy key was not accepted after the reboot: check users.users.root.openssh.authorizedKeys.keys in the host's configuration", exitSSH
+		}
+		return msg, "put one of these keys in the user's authorized_keys, or name the right one with -i (or --agent)", exitSSH
+	case errors.Is(err, context.Canceled):
+		return fmt.Sprintf("interrupted during %s of %s", firstOr(step, "the run"), host), rerun, exitInterrupted
+	case errors.As(err, &reboot):
+		return msg, "check the machine's console for a failed boot (boot loader device, root filesystem, sshd); if it is still coming up, " + rerun, exitReboot
+	case errors.As(err, &unreach):
+		return msg, "check the address, --port, firewall and that sshd runs; " + rerun, exitUnreachable
+	case errors.As(err, &pre):
+		return msg, pre.Hint + "; nothing was changed", exitRefused
+	case errors.As(err, &sum):
+		return msg, "the script is not the pinned one: check --infect-url and --infect-sha256", exitInfect
+	case errors.As(err, &failed):
+		return msg, "see the log in hosts/" + host + "/bootstrap.log; fix the cause (often host.nix), then " + rerun, exitInfect
+	case errors.As(err, &verify):
+		return msg, "see hosts/" + host + "/bootstrap.log and the machine's console", exitReboot
+	case errors.Is(err, context.DeadlineExceeded):
+		return msg, "--timeout ran out; " + rerun + " (or raise --timeout)", exitTimeout
+	}
+	return msg, "", exitError
+}
+
+func firstOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,135 @@
+package cmd
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"bootstrap/bootstrap"
+	"bootstrap/workspace"
+)
+
+// SSHOptions are the inputs of `bootstrap ssh`.
+type SSHOptions struct {
+	pipelineOptions
+	Target string // [user@]host
+	Port   int
+
+	global *globalOptions
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newSSHCmd(g *globalOptions) *cobra.Command {
+	o := &SSHOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "ssh [USER@]HOST",
+		Short: "Turn an existing Debian/Ubuntu host reachable over SSH into NixOS",
+		Example: `  bootstrap ssh root@203.0.113.7 --channel nixos-24.11 --host-nix ./host.nix -i ~/.ssh/id_ed25519
+  bootstrap ssh admin@web-1.example.com --name web-1 --channel nixos-24.11 --agent -i ~/.ssh/id_ed25519
+  bootstrap ssh root@203.0.113.7 --channel nixos-24.11 --dry-run`,
+		Args: cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return applySettings(cmd, g)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Target = args[0]
+			o.stdin, o.stdout, o.stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			opts, err := o.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			return runSSH(cmd.Context(), o, opts)
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().StringVar(&o.Name, "name", "", "workspace name and hostname (default: derived from HOST)")
+	cmd.Flags().IntVarP(&o.Port, "port", "p", 22, "SSH port")
+	return cmd
+}
+
+// resolve validates everything before anything is contacted.
+func (o *SSHOptions) resolve(cmd *cobra.Command) (bootstrap.Options, error) {
+	user, host, err := splitTarget(o.Target)
+	if err != nil {
+		return bootstrap.Options{}, err
+	}
+	if o.Name == "" {
+		o.Name = nameFromHost(host)
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		return bootstrap.Options{}, usagef("--port %d is not a TCP port", o.Port)
+	}
+	opts, err := o.pipelineOptions.resolve(cmd.Flags())
+	if err != nil {
+		return opts, err
+	}
+	opts.Provider = "ssh"
+	opts.User, opts.Host, opts.Port = user, host, o.Port
+	opts.Stdout = o.stdout
+	if home, err := os.UserHomeDir(); err == nil {
+		opts.ExtraKnownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	}
+	return opts, nil
+}
+
+func runSSH(ctx context.Context, o *SSHOptions, opts bootstrap.Options) error {
+	ws, err := workspace.Open(o.global.Workspace)
+	if err != nil {
+		return err
+	}
+	if o.DryRun {
+		return bootstrap.Plan(o.stdout, ws, opts)
+	}
+	rec, existed, err := bootstrap.LoadRecord(ws, opts.Name)
+	if err != nil {
+		return err
+	}
+	if !existed || !rec.Done(bootstrap.StepInfect) {
+		if err := confirmReplace(o.stdin, o.stderr, o.Yes, opts.User+"@"+opts.Host); err != nil {
+			return err
+		}
+	}
+	keys, closer, err := loadKeys(o.Identities, o.Agent, o.stderr)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	opts.Keys = keys
+	if !o.AcceptNewHostKey {
+		opts.ConfirmHostKey = hostKeyPrompt(o.stdin, o.stderr)
+	}
+	return bootstrap.Bootstrap(ctx, ws, opts, nil)
+}
+
+// splitTarget parses [user@]host; user defaults to root.
+func splitTarget(t string) (user, host string, err error) {
+	user, host = "root", t
+	if i := strings.LastIndex(t, "@"); i >= 0 {
+		user, host = t[:i], t[i+1:]
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if user == "" || host == "" || strings.ContainsAny(host, " /@") || strings.ContainsAny(user, " :/") {
+		return "", "", usagef("invalid host %q: want [USER@]HOST, e.g. root@203.0.113.7", t)
+	}
+	if _, _, err := net.SplitHostPort(host); err == nil && net.ParseIP(host) == nil {
+		return "", "", usagef("invalid host %q: give the port with --port, not HOST:PORT", t)
+	}
+	return user, host, nil
+}
+
+// nameFromHost derives a workspace name: the first label of a DNS name, or
+// the address with dots and colons as dashes.
+func nameFromHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil {
+		return strings.NewReplacer(".", "-", ":", "-").Replace(ip.String())
+	}
+	label, _, _ := strings.Cut(host, ".")
+	return strings.ToLower(label)
+}
