@@ -31,8 +31,7 @@ func (e *HostKeyMismatchError) Error() string {
 	if e.Source != "" {
 		src = " (" + e.Source + ")"
 	}
-	return fmt.Sprintf("host key for %s does not match: want %s%s, server presented %s; "+
-		"if the host was reinstalled on purpose, remove the old entry and verify the new key", e.Host, e.Want, src, e.Got)
+	return fmt.Sprintf("host key of %s changed: pinned %s%s, presented %s", e.Host, e.Want, src, e.Got)
 }
 
 // UnknownHostKeyError: no pin, no --host-key, not in any known_hosts file, and
@@ -43,8 +42,7 @@ type UnknownHostKeyError struct {
 }
 
 func (e *UnknownHostKeyError) Error() string {
-	return fmt.Sprintf("host key for %s is unknown (ssh-ed25519 %s); verify it out of band and pass --host-key %s, or accept it explicitly",
-		e.Host, e.Fingerprint, e.Fingerprint)
+	return fmt.Sprintf("host key of %s is unknown: ssh-ed25519 %s", e.Host, e.Fingerprint)
 }
 
 // AuthError: the server refused every offered key (after Config.AuthAttempts
