@@ -4,6 +4,7 @@ package tools
 
 import (
 	_ "filippo.io/age"
+	_ "filippo.io/age/agessh"
 	_ "github.com/hashicorp/go-retryablehttp"
 	_ "github.com/pkg/sftp"
 	_ "github.com/scaleway/scaleway-sdk-go/scw"

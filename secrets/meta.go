@@ -1,0 +1,147 @@
+package secrets
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Meta is how one secret is installed on the host.
+type Meta struct {
+	Owner string
+	Group string
+	Mode  fs.FileMode
+}
+
+// DefaultMeta applies to every key secrets.yaml does not mention.
+var DefaultMeta = Meta{Owner: "root", Group: "root", Mode: 0o400}
+
+var (
+	userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	modeRE = regexp.MustCompile(`^0?[0-7]{3}$`)
+)
+
+// Validate checks owner and group names and the mode: permission bits only,
+// none for others (a secret is never world-accessible).
+func (m Meta) Validate() error {
+	if !userRE.MatchString(m.Owner) {
+		return fmt.Errorf("invalid owner %q: want a user name like root or postgres", m.Owner)
+	}
+	if !userRE.MatchString(m.Group) {
+		return fmt.Errorf("invalid group %q: want a group name like root or keys", m.Group)
+	}
+	if m.Mode&^fs.ModePerm != 0 {
+		return fmt.Errorf("invalid mode %v: permission bits only", m.Mode)
+	}
+	if m.Mode&0o007 != 0 {
+		return fmt.Errorf("mode %04o gives others access: a secret may be readable by its owner and group only", uint32(m.Mode))
+	}
+	return nil
+}
+
+// metaEntry is one key's block in secrets.yaml.
+type metaEntry struct {
+	Owner string   `yaml:"owner"`
+	Group string   `yaml:"group"`
+	Mode  modeText `yaml:"mode"`
+}
+
+// modeText keeps the mode's text as written: YAML would read an unquoted 0440
+// as a number (octal or decimal depending on the YAML version).
+type modeText string
+
+func (m *modeText) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: mode must be an octal string like \"0440\"", n.Line)
+	}
+	*m = modeText(n.Value)
+	return nil
+}
+
+// Meta reads the host's optional secrets.yaml:
+//
+//	db-password:
+//	  owner: postgres
+//	  group: postgres
+//	  mode: "0440"
+//
+// Omitted fields default to DefaultMeta's; a missing file is an empty map.
+// Unknown fields, invalid keys, names or modes are errors. Entries for keys
+// that have no secret are returned too (Push ignores them; see Orphans).
+func (s Store) Meta(host string) (map[string]Meta, error) {
+	if err := check(host, nil); err != nil {
+		return nil, err
+	}
+	path := s.MetaPath(host)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]Meta{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.rel(path), err)
+	}
+	m, err := parseMeta(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.rel(path), err)
+	}
+	return m, nil
+}
+
+func parseMeta(data []byte) (map[string]Meta, error) {
+	var raw map[string]metaEntry
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	out := make(map[string]Meta, len(raw))
+	for key, e := range raw {
+		if err := ValidKey(key); err != nil {
+			return nil, err
+		}
+		m := DefaultMeta
+		if e.Owner != "" {
+			m.Owner = e.Owner
+		}
+		if e.Group != "" {
+			m.Group = e.Group
+		}
+		if e.Mode != "" {
+			if !modeRE.MatchString(string(e.Mode)) {
+				return nil, fmt.Errorf("%s: invalid mode %q: want an octal string like \"0440\"", key, e.Mode)
+			}
+			v, _ := strconv.ParseUint(string(e.Mode), 8, 32)
+			m.Mode = fs.FileMode(v)
+		}
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		out[key] = m
+	}
+	return out, nil
+}
+
+// Orphans returns the keys meta mentions that are not in keys,
+// sorted: usually a typo in secrets.yaml, or a secret removed since.
+func Orphans(meta map[string]Meta, keys []string) []string {
+	have := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		have[k] = true
+	}
+	var out []string
+	for k := range meta {
+		if !have[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
