@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"bootstrap/channel"
 	"bootstrap/infect"
 	"bootstrap/remote"
@@ -50,11 +52,24 @@ type Options struct {
 	Stdout io.Writer // short progress lines
 }
 
-// Machine is where a host comes from when it does not exist yet. Provision
-// must record every resource in the State's Record (and save it) as soon as
-// it exists, and leave s.Rec.Address set.
+// Machine is where a host comes from (package provider/...): an existing
+// host, or one a cloud creates. Provision makes sure the machine exists and
+// says where to reach it. It records every resource it creates in rec and
+// calls save the moment one exists, so nothing is ever billed that the
+// workspace does not know about. It is called on every run (resumes too).
 type Machine interface {
-	Provision(ctx context.Context, s *State) error
+	// Step names the provisioning step in the output and state.json.
+	Step() string
+	Provision(ctx context.Context, rec *Record, save func() error) (Provisioned, error)
+}
+
+// Provisioned is where a machine can be reached.
+type Provisioned struct {
+	Address string
+	// HostKey, when the machine's ed25519 host key was made by us (cloud-init
+	// user data), is pinned before the first contact: no trust on first use.
+	HostKey ssh.PublicKey
+	Note    string // one line for the terminal
 }
 
 // State is what steps share. Rec is persisted; the rest lives for one run.

@@ -12,6 +12,7 @@ import (
 
 // Step names, in pipeline order. They are persisted in state.json.
 const (
+	StepResolve   = "resolve"
 	StepCreate    = "create"
 	StepConnect   = "connect"
 	StepPreflight = "preflight"
@@ -21,7 +22,7 @@ const (
 	StepCapture   = "capture"
 )
 
-var stepOrder = []string{StepCreate, StepConnect, StepPreflight, StepUpload, StepInfect, StepReboot, StepCapture}
+var stepOrder = []string{StepResolve, StepCreate, StepConnect, StepPreflight, StepUpload, StepInfect, StepReboot, StepCapture}
 
 // Step statuses.
 const (
@@ -60,6 +61,9 @@ type Record struct {
 	NixOSVersion string `json:"nixos_version,omitempty"`
 
 	Steps map[string]*StepRecord `json:"steps"`
+
+	// Scaleway is what the scaleway provider created, and with which settings.
+	Scaleway *ScalewayRecord `json:"scaleway,omitempty"`
 
 	// LastRun is how the last run's wall time split between host and tool.
 	LastRun *Timing `json:"last_run,omitempty"`
@@ -149,4 +153,17 @@ func SaveRecord(ws *workspace.Workspace, rec *Record) error {
 		return fmt.Errorf("save state of %s: %w", rec.Name, err)
 	}
 	return nil
+}
+
+// ScalewayRecord is a Scaleway host's settings and the ids of everything
+// created for it, written the moment each exists.
+type ScalewayRecord struct {
+	Zone           string   `json:"zone"`
+	CommercialType string   `json:"commercial_type"`
+	ImageLabel     string   `json:"image_label"`
+	ProjectID      string   `json:"project_id,omitempty"`
+	IPID           string   `json:"ip_id,omitempty"`
+	IPAddress      string   `json:"ip_address,omitempty"`
+	ServerID       string   `json:"server_id,omitempty"`
+	VolumeIDs      []string `json:"volume_ids,omitempty"`
 }

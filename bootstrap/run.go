@@ -143,8 +143,30 @@ func compatible(rec *Record, o Options) error {
 // an earlier run created). It always runs so a resumed run re-checks it.
 type provisionStep struct{ m Machine }
 
-func (provisionStep) Name() string { return StepCreate }
-func (provisionStep) always()      {}
+func (p provisionStep) Name() string { return p.m.Step() }
+func (provisionStep) always()        {}
+// Cleanup tells a machine that keeps a secret until the first connection
+// (a generated host key) that the connection happened.
+func (p provisionStep) Cleanup(s *State) {
+	if c, ok := p.m.(interface{ Connected() }); ok && s.Rec.Done(StepConnect) {
+		c.Connected()
+	}
+}
+
 func (p provisionStep) Run(ctx context.Context, s *State) error {
-	return p.m.Provision(ctx, s)
+	got, err := p.m.Provision(ctx, s.Rec, s.Save)
+	if err != nil {
+		return err
+	}
+	if s.Rec.Address != "" && s.Rec.Address != got.Address && s.Rec.Done(StepConnect) {
+		return fmt.Errorf("%s moved from %s to %s: destroy it and start again", s.Rec.Name, s.Rec.Address, got.Address)
+	}
+	s.Rec.Address = got.Address
+	if got.HostKey != nil && !s.Rec.Done(StepPreflight) {
+		if err := s.WS.PinHostKey(got.Address, s.Rec.Port, got.HostKey); err != nil {
+			return err
+		}
+	}
+	s.Note("%s", got.Note)
+	return nil
 }

@@ -9,7 +9,10 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/infect"
+	"bootstrap/provider/scaleway"
+	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
+	"bootstrap/secrets"
 )
 
 // Exit codes. Scripts can tell what kind of failure happened.
@@ -66,6 +69,9 @@ func explain(err error) (msg, hint string, code int) {
 		failed   *infect.FailedError
 		reboot   *bootstrap.RebootError
 		verify   *bootstrap.VerifyError
+		partial  *scaleway.PartialError
+		resolve  *sshprovider.ResolveError
+		decrypt  *secrets.DecryptError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -84,7 +90,17 @@ func explain(err error) (msg, hint string, code int) {
 		}
 		return msg, "put one of these keys in the user's authorized_keys, or name the right one with -i (or --agent)", exitSSH
 	case errors.Is(err, context.Canceled):
-		return fmt.Sprintf("interrupted during %s of %s", firstOr(step, "the run"), host), rerun, exitInterrupted
+		msg = fmt.Sprintf("interrupted during %s of %s", firstOr(step, "the run"), host)
+		if errors.As(err, &partial) {
+			return msg + "; exists and is billed: " + partial.Resources.String(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
+		}
+		return msg, rerun, exitInterrupted
+	case errors.As(err, &partial):
+		return msg, "run the same command again to resume with what exists, or bootstrap destroy " + host + " to delete it", exitError
+	case errors.As(err, &resolve):
+		return msg, "check the host name, or give its address", exitUnreachable
+	case errors.As(err, &decrypt):
+		return msg, "pass --identity with a key whose public half is in recipients.txt; nothing was uploaded", exitUsage
 	case errors.As(err, &reboot):
 		return msg, "check the machine's console for a failed boot (boot loader device, root filesystem, sshd); if it is still coming up, " + rerun, exitReboot
 	case errors.As(err, &unreach):

@@ -22,14 +22,17 @@ const agentLimit = 4
 // closer for the agent connection. Only what the operator named is offered:
 // -i files; with --agent, the agent's key matching -i (or at most agentLimit
 // agent keys without -i). With neither, the usual ~/.ssh/id_* files that exist.
-func loadKeys(identities []string, useAgent bool, stderr io.Writer) ([]remote.Key, io.Closer, error) {
+//
+// noDefaults skips the ~/.ssh/id_* fallback, for machines the deploy key
+// already logs in to (a new cloud instance).
+func loadKeys(identities []string, useAgent bool, stderr io.Writer, noDefaults bool) ([]remote.Key, io.Closer, error) {
 	var keys []remote.Key
 	var closers closeAll
 	sock := os.Getenv("SSH_AUTH_SOCK")
 	if useAgent && sock == "" {
 		return nil, nil, usagef("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set")
 	}
-	if len(identities) == 0 && !useAgent {
+	if len(identities) == 0 && !useAgent && !noDefaults {
 		home, _ := os.UserHomeDir()
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
 			p := filepath.Join(home, ".ssh", n)
@@ -37,6 +40,9 @@ func loadKeys(identities []string, useAgent bool, stderr io.Writer) ([]remote.Ke
 				identities = append(identities, p)
 			}
 		}
+	}
+	if len(identities) == 0 && !useAgent {
+		return nil, closers, nil
 	}
 	if useAgent && len(identities) == 0 {
 		ks, c, err := remote.AgentKeys(sock, nil, agentLimit)

@@ -138,6 +138,11 @@ func confirmReplace(in io.Reader, out io.Writer, yes bool, what string) error {
 		return usagef("this replaces the operating system of %s with NixOS: pass --yes to confirm (no terminal to ask on)", what)
 	}
 	fmt.Fprintf(out, "This replaces the operating system of %s with NixOS. Continue? [y/N] ", what)
+	return readYes(in)
+}
+
+// readYes reads one answer; anything but y/yes declines.
+func readYes(in io.Reader) error {
 	line, _ := bufio.NewReader(in).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 		return usagef("not confirmed; nothing was changed")

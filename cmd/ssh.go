@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootstrap/bootstrap"
+	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/workspace"
 )
 
@@ -96,7 +97,7 @@ func runSSH(ctx context.Context, o *SSHOptions, opts bootstrap.Options) error {
 			return err
 		}
 	}
-	keys, closer, err := loadKeys(o.Identities, o.Agent, o.stderr)
+	keys, closer, err := loadKeys(o.Identities, o.Agent, o.stderr, false)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func runSSH(ctx context.Context, o *SSHOptions, opts bootstrap.Options) error {
 	if !o.AcceptNewHostKey {
 		opts.ConfirmHostKey = hostKeyPrompt(o.stdin, o.stderr)
 	}
-	return bootstrap.Bootstrap(ctx, ws, opts, nil)
+	return bootstrap.Bootstrap(ctx, ws, opts, &sshprovider.Machine{Host: opts.Host})
 }
 
 // splitTarget parses [user@]host; user defaults to root.

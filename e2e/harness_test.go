@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"bootstrap/bootstrap"
+	"bootstrap/e2e/vm"
+)
+
+// host is a fresh Debian VM reachable as root with a test key, whose ed25519
+// host key we generated (so tests can pass --host-key).
+type host struct {
+	vm        *vm.VM
+	addr      string
+	keyPath   string // root's login key (OpenSSH private key file, 0600)
+	keyLine   string
+	hostKeyFP string
+}
+
+func newKey(t testing.TB, dir, name string) (path string, signer ssh.Signer, line string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err = ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + name
+	path = filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".pub", []byte(line+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, signer, line
+}
+
+// persistJournal keeps sshd's log across the reboot, so tests can count the
+// handshakes made before and after it.
+const persistJournal = `bootcmd:
+  - [ sh, -c, "mkdir -p /var/log/journal && systemctl restart systemd-journald" ]
+`
+
+// bootHost boots a Debian VM on addr and waits for its sshd.
+func bootHost(t testing.TB, addr string) *host {
+	t.Helper()
+	keys := t.TempDir()
+	keyPath, _, keyLine := newKey(t, keys, "operator")
+	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPub, err := ssh.NewPublicKey(hostPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := vm.UserData([]string{keyLine}, hostPriv, "debian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud = append(bytes.TrimRight(ud, "\n"), '\n')
+	ud = append(ud, persistJournal...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	v := vm.Boot(t, ctx, vm.Config{Addr: addr, UserData: ud})
+	if err := v.WaitSSH(ctx); err != nil {
+		t.Fatalf("vm %s: %v", addr, err)
+	}
+	return &host{vm: v, addr: addr, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
+}
+
+// env is an operator's machine: a home of its own (no ~/.ssh/known_hosts, no
+// caches, no agent unless a test starts one) and a workspace.
+type env struct {
+	t     testing.TB
+	home  string
+	ws    string
+	extra []string
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{t: t, home: t.TempDir(), ws: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(e.home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+}
+
+func (r result) String() string {
+	return "exit " + strconv.Itoa(r.code) + "\n--- stdout\n" + r.stdout + "--- stderr\n" + r.stderr
+}
+
+func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binary, append(args, "--workspace", e.ws)...)
+	cmd.Env = append([]string{
+		"HOME=" + e.home,
+		"PATH=" + os.Getenv("PATH"),
+		"XDG_CACHE_HOME=" + filepath.Join(e.home, ".cache"),
+		"XDG_CONFIG_HOME=" + filepath.Join(e.home, ".config"),
+	}, e.extra...)
+	cmd.Stdin = nil
+	return cmd
+}
+
+// run runs bootstrap to completion.
+func (e *env) run(ctx context.Context, args ...string) result {
+	e.t.Helper()
+	cmd := e.command(ctx, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		e.t.Fatalf("run bootstrap: %v", err)
+	}
+	e.t.Logf("bootstrap %s -> exit %d in %s", strings.Join(args, " "), r.code, r.took.Round(time.Millisecond))
+	return r
+}
+
+// sshArgs are the infect/host-key flags every run against h needs.
+func (h *host) sshArgs(channel string, extra ...string) []string {
+	return append([]string{"ssh", "root@" + h.addr, "--channel", channel, "-i", h.keyPath,
+		"--host-key", h.hostKeyFP, "--infect-url", infectURL, "--infect-sha256", infectSHA, "--yes"}, extra...)
+}
+
+// record reads hosts/NAME/state.json.
+func (e *env) record(name string) *bootstrap.Record {
+	e.t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.ws, "hosts", name, "state.json"))
+	if err != nil {
+		e.t.Fatalf("state.json: %v", err)
+	}
+	var rec bootstrap.Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		e.t.Fatalf("state.json: %v", err)
+	}
+	return &rec
+}
+
+// openssh runs a command on h with the real OpenSSH client and the
+// workspace's deploy key and known_hosts, strictly, as the README promises.
+func (e *env) openssh(h *host, remoteCmd string) (string, error) {
+	cmd := exec.Command("ssh", "-i", filepath.Join(e.ws, "keys", "deploy_ed25519"),
+		"-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile="+filepath.Join(e.ws, "known_hosts"),
+		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+		"-F", "/dev/null", "root@"+h.addr, remoteCmd)
+	cmd.Env = []string{"HOME=" + e.home, "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

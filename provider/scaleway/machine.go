@@ -1,0 +1,145 @@
+package scaleway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+
+	"bootstrap/bootstrap"
+	"bootstrap/workspace"
+)
+
+// Machine is a Scaleway instance for the bootstrap pipeline: it creates the
+// flexible IP and the server (or adopts what an earlier run created) and
+// records every id in the host's state the moment it exists.
+type Machine struct {
+	Provider *Provider
+	Spec     Spec // HostKey is filled in by Provision
+	// KeyFile holds the server's ed25519 host key, generated here, from the
+	// moment it goes into the cloud-init user data until the first SSH
+	// connection has pinned its public half; then it is deleted.
+	KeyFile string
+}
+
+// Step names the provisioning step.
+func (m *Machine) Step() string { return bootstrap.StepCreate }
+
+// Provision creates the server or finds the one an earlier run created.
+func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save func() error) (bootstrap.Provisioned, error) {
+	var none bootstrap.Provisioned
+	if rec.Scaleway == nil {
+		rec.Scaleway = &bootstrap.ScalewayRecord{Zone: m.Spec.Zone, CommercialType: m.Spec.CommercialType, ImageLabel: m.Spec.ImageLabel, ProjectID: m.Spec.ProjectID}
+	}
+	sr := rec.Scaleway
+	for _, c := range [][3]string{{"zone", sr.Zone, m.Spec.Zone}, {"type", sr.CommercialType, m.Spec.CommercialType}, {"image", sr.ImageLabel, m.Spec.ImageLabel}} {
+		if c[1] != c[2] {
+			return none, &bootstrap.ConflictError{Name: rec.Name, Field: c[0], Recorded: c[1], Given: c[2]}
+		}
+	}
+	res := resourcesOf(sr)
+
+	if rec.Done(bootstrap.StepConnect) && res.ServerID != "" {
+		// Connected before: the host key is pinned. Only check it still exists.
+		found, err := m.Provider.Find(ctx, sr.Zone, m.Spec.WorkspaceID, m.Spec.Name)
+		if err != nil {
+			return none, fmt.Errorf("look up %s: %w", m.Spec.Name, err)
+		}
+		if found.ServerID != res.ServerID {
+			return none, fmt.Errorf("server %s of %s no longer exists: run bootstrap destroy %s, then create it again", res.ServerID, m.Spec.Name, m.Spec.Name)
+		}
+		m.forgetKey()
+		return bootstrap.Provisioned{Address: sr.IPAddress, Note: fmt.Sprintf("server %s exists (%s, %s) at %s", res.ServerID, sr.CommercialType, sr.Zone, sr.IPAddress)}, nil
+	}
+
+	key, err := m.hostKey()
+	if err != nil {
+		return none, err
+	}
+	spec := m.Spec
+	spec.HostKey = key
+	err = m.Provider.Create(ctx, spec, &res, func(r *Resources) error {
+		setRecord(sr, r)
+		return save()
+	})
+	if err != nil {
+		return none, err
+	}
+	pub, err := ssh.NewPublicKey(key.Public())
+	if err != nil {
+		return none, err
+	}
+	return bootstrap.Provisioned{
+		Address: res.IPAddress,
+		HostKey: pub,
+		Note:    fmt.Sprintf("server %s (%s, %s) running at %s", res.ServerID, sr.CommercialType, sr.Zone, res.IPAddress),
+	}, nil
+}
+
+// Connected is called once the first SSH connection pinned the host key:
+// the private half is on the server and no longer needed here.
+func (m *Machine) Connected() { m.forgetKey() }
+
+func (m *Machine) forgetKey() {
+	if m.KeyFile != "" {
+		os.Remove(m.KeyFile)
+	}
+}
+
+// hostKey loads the pending host key, or generates it (0600) so that a
+// resumed run sets the same user data.
+func (m *Machine) hostKey() (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(m.KeyFile)
+	if err == nil {
+		k, err := ssh.ParseRawPrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", m.KeyFile, err)
+		}
+		if pk, ok := k.(*ed25519.PrivateKey); ok {
+			return *pk, nil
+		}
+		return nil, fmt.Errorf("%s is not an ed25519 key", m.KeyFile)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", m.KeyFile, err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "root@"+m.Spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(m.KeyFile), 0o755); err != nil {
+		return nil, err
+	}
+	if err := workspace.WriteFileAtomic(m.KeyFile, pemEncode(block), 0o600); err != nil {
+		return nil, err
+	}
+	return priv, nil
+}
+
+func resourcesOf(sr *bootstrap.ScalewayRecord) Resources {
+	return Resources{Zone: sr.Zone, IPID: sr.IPID, IPAddress: sr.IPAddress, ServerID: sr.ServerID, VolumeIDs: append([]string(nil), sr.VolumeIDs...)}
+}
+
+func setRecord(sr *bootstrap.ScalewayRecord, r *Resources) {
+	sr.IPID, sr.IPAddress, sr.ServerID = r.IPID, r.IPAddress, r.ServerID
+	sr.VolumeIDs = append([]string(nil), r.VolumeIDs...)
+	if r.Zone != "" {
+		sr.Zone = r.Zone
+	}
+}
+
+// RecordResources is what the host's state records, for Destroy.
+func RecordResources(sr *bootstrap.ScalewayRecord) Resources { return resourcesOf(sr) }
+
+func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }

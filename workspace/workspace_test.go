@@ -1,0 +1,110 @@
+package workspace
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestDeployKeyGeneratedOnceWithModes(t *testing.T) {
+	w, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := w.EnsureDeployKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := w.EnsureDeployKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k1.Created || k2.Created || k1.AuthorizedKey != k2.AuthorizedKey {
+		t.Errorf("got created %v then %v, keys equal %v; want true, false, true", k1.Created, k2.Created, k1.AuthorizedKey == k2.AuthorizedKey)
+	}
+	for path, want := range map[string]os.FileMode{filepath.Dir(w.KeyPath()): 0o700 | os.ModeDir, w.KeyPath(): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: got mode %v, want %v", path, fi.Mode(), want)
+		}
+	}
+	// OpenSSH reads the key as it is.
+	if out, err := exec.Command("ssh-keygen", "-y", "-f", w.KeyPath()).CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -y: %v: %s", err, out)
+	} else if got := strings.Fields(string(out))[1]; got != strings.Fields(k1.AuthorizedKey)[1] {
+		t.Errorf("got public key %s from ssh-keygen, want %s", got, strings.Fields(k1.AuthorizedKey)[1])
+	}
+	if err := os.Chmod(w.KeyPath(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.LoadDeployKey(); err == nil {
+		t.Error("got a world-readable deploy key accepted, want an error")
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for name, ok := range map[string]bool{"web-1": true, "a": true, "203-0-113-7": true, "Web": false, "-a": false, "a-": false, "a.b": false, "": false, strings.Repeat("a", 64): false} {
+		if got := ValidName(name) == nil; got != ok {
+			t.Errorf("ValidName(%q): got ok=%v, want %v", name, got, ok)
+		}
+	}
+}
+
+func TestPinAndForgetHost(t *testing.T) {
+	w, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func() ssh.PublicKey {
+		pub, _, _ := ed25519.GenerateKey(rand.Reader)
+		k, _ := ssh.NewPublicKey(pub)
+		return k
+	}
+	a, b, c := key(), key(), key()
+	if err := w.PinHostKey("127.0.0.100", 22, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PinHostKey("127.0.0.101", 2222, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PinHostKey("127.0.0.100", 22, b); err != nil { // replaces a
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(w.KnownHosts())
+	got := string(data)
+	if strings.Count(got, "127.0.0.100 ") != 1 || !strings.Contains(got, "[127.0.0.101]:2222 ") || strings.Contains(got, string(ssh.MarshalAuthorizedKey(a))[12:40]) {
+		t.Errorf("got known_hosts\n%s\nwant one entry for 127.0.0.100 (the new key) and one for [127.0.0.101]:2222", got)
+	}
+	// OpenSSH finds the entry.
+	if out, err := exec.Command("ssh-keygen", "-F", "[127.0.0.101]:2222", "-f", w.KnownHosts()).CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -F: %v: %s", err, out)
+	}
+	if err := w.ForgetHost("127.0.0.100", 22); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(w.KnownHosts())
+	if strings.Contains(string(data), "127.0.0.100 ") || !strings.Contains(string(data), "127.0.0.101") {
+		t.Errorf("got known_hosts after forget\n%s", data)
+	}
+}
+
+func TestIDStable(t *testing.T) {
+	w, _ := Open(t.TempDir())
+	id1, err := w.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, _ := w.ID()
+	if id1 == "" || id1 != id2 {
+		t.Errorf("got ids %q and %q, want one stable non-empty id", id1, id2)
+	}
+}
