@@ -145,6 +145,7 @@ type provisionStep struct{ m Machine }
 
 func (p provisionStep) Name() string { return p.m.Step() }
 func (provisionStep) always()        {}
+
 // Cleanup tells a machine that keeps a secret until the first connection
 // (a generated host key) that the connection happened.
 func (p provisionStep) Cleanup(s *State) {

@@ -48,5 +48,7 @@ type ResolveError struct {
 	Err  error
 }
 
-func (e *ResolveError) Error() string { return fmt.Sprintf("host %s does not resolve: %v", e.Host, e.Err) }
+func (e *ResolveError) Error() string {
+	return fmt.Sprintf("host %s does not resolve: %v", e.Host, e.Err)
+}
 func (e *ResolveError) Unwrap() error { return e.Err }
