@@ -31,8 +31,8 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # The end-to-end demo on the built-in local cloud: no account needed.
-demo:
-	./scripts/demo
+demo: build
+	$(GO) run ./e2e/demo -bootstrap $(BIN)
 
 bench:
 	./bench/overhead

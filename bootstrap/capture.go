@@ -7,6 +7,9 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"bootstrap/secrets"
+	"bootstrap/templates"
 )
 
 // captureStep saves the machine's hardware configuration, verbatim, into the
@@ -60,9 +63,17 @@ func (captureStep) Run(ctx context.Context, s *State) error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	// Now that NixOS runs, the owners named in secrets.yaml exist.
+	if len(s.secrets) > 0 && !s.alreadyNixOS {
+		if _, err := secrets.Push(ctx, s.client, s.secrets, s.secretMeta, false); err != nil {
+			return fmt.Errorf("set owners of secrets on %s: %w", s.Rec.Address, err)
+		}
+	}
 	s.Note("hardware-configuration.nix; copied back %s", strings.Join(names, ", "))
 	if s.alreadyNixOS {
 		s.Note("hardware-configuration.nix; copied back %s (host was NixOS before: the deploy key is not declared there)", strings.Join(names, ", "))
 	}
 	return nil
 }
+
+func templatesMarker() string { return templates.Marker }

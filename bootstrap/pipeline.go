@@ -17,6 +17,7 @@ import (
 	"bootstrap/channel"
 	"bootstrap/infect"
 	"bootstrap/remote"
+	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
 
@@ -42,6 +43,18 @@ type Options struct {
 	ExtraKnownHosts  []string // read-only known_hosts files (~/.ssh/known_hosts)
 	// ConfirmHostKey asks the operator about an unknown host key; nil refuses it.
 	ConfirmHostKey func(host, fingerprint string) (bool, error)
+
+	AutoUpgrade bool // system.autoUpgrade on the same channel
+
+	// ExtraFiles are uploaded to /etc/nixos besides the generated files, by
+	// relative path (a clone's other files). CloneOf names the source.
+	ExtraFiles   map[string][]byte
+	CloneOf      string
+	StateVersion string // overrides the channel's system.stateVersion
+
+	// SecretIdentities decrypt hosts/NAME/secrets/*.age (age identities or
+	// SSH private keys); empty means the usual places.
+	SecretIdentities []string
 
 	Infect         infect.Source
 	InfectCacheDir string
@@ -89,6 +102,9 @@ type State struct {
 	alreadyNixOS bool
 
 	script []byte // nixos-infect, fetched and checked before connecting
+
+	secrets    map[string][]byte       // decrypted in memory only; wiped at the end
+	secretMeta map[string]secrets.Meta // owners and modes from secrets.yaml
 
 	note string // the running step's one-line summary
 }

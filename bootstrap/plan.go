@@ -68,7 +68,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	if rec.Facts != nil {
 		facts, factsNote = *rec.Facts, "facts recorded at the earlier preflight"
 	}
-	cfg := templates.Config{Name: opts.Name, Channel: opts.Channel, DeployKey: deployLine, Facts: facts}
+	cfg := templates.Config{Name: opts.Name, Channel: opts.Channel, DeployKey: deployLine, Facts: facts, AutoUpgrade: opts.AutoUpgrade}
 	boot, err := templates.BootstrapNix(cfg)
 	if err != nil {
 		return fmt.Errorf("render bootstrap.nix: %w", err)

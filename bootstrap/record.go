@@ -17,12 +17,13 @@ const (
 	StepConnect   = "connect"
 	StepPreflight = "preflight"
 	StepUpload    = "upload"
+	StepSecrets   = "secrets"
 	StepInfect    = "infect"
 	StepReboot    = "reboot"
 	StepCapture   = "capture"
 )
 
-var stepOrder = []string{StepResolve, StepCreate, StepConnect, StepPreflight, StepUpload, StepInfect, StepReboot, StepCapture}
+var stepOrder = []string{StepResolve, StepCreate, StepConnect, StepPreflight, StepUpload, StepSecrets, StepInfect, StepReboot, StepCapture}
 
 // Step statuses.
 const (
@@ -59,6 +60,9 @@ type Record struct {
 	InfectSHA256 string `json:"infect_sha256,omitempty"`
 
 	NixOSVersion string `json:"nixos_version,omitempty"`
+
+	// CloneOf is the machine this one was cloned from.
+	CloneOf string `json:"clone_of,omitempty"`
 
 	Steps map[string]*StepRecord `json:"steps"`
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"bootstrap/infect"
+	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
 
@@ -51,7 +52,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 			return err
 		}
 	} else {
-		rec = &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String()}
+		rec = &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String(), CloneOf: opts.CloneOf}
 	}
 	// Fetch and check nixos-infect first: a bad URL or checksum fails the
 	// run before anything is contacted or written.
@@ -78,6 +79,10 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if script != nil {
 		rec.InfectURL, rec.InfectSHA256 = opts.Infect.URL, opts.Infect.SHA256
 	}
+	if err := loadSecrets(s); err != nil {
+		return err
+	}
+	defer secrets.Wipe(s.secrets)
 	if err := s.Save(); err != nil {
 		return err
 	}
@@ -93,7 +98,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if machine != nil {
 		steps = append(steps, provisionStep{machine})
 	}
-	steps = append(steps, connectStep{}, preflightStep{}, uploadStep{}, infectStep{}, rebootStep{}, captureStep{})
+	steps = append(steps, connectStep{}, preflightStep{}, uploadStep{}, secretsStep{}, infectStep{}, rebootStep{}, captureStep{})
 	runErr := Run(ctx, s, steps)
 	s.Rec.LastRun = s.clock.timing()
 	if err := s.Save(); err != nil && runErr == nil {

@@ -3,6 +3,9 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -35,7 +38,12 @@ func (uploadStep) Run(ctx context.Context, s *State) error {
 		return err
 	}
 	for _, f := range files {
-		if err := s.WS.WriteHostFile(s.Rec.Name, f.name, f.data, 0o644); err != nil {
+		if dir := path.Dir(f.name); dir != "." {
+			if err := os.MkdirAll(filepath.Join(s.WS.HostDir(s.Rec.Name), filepath.FromSlash(dir)), 0o755); err != nil {
+				return err
+			}
+		}
+		if err := s.WS.WriteHostFile(s.Rec.Name, filepath.FromSlash(f.name), f.data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -68,6 +76,8 @@ func renderFiles(s *State) ([]file, error) {
 		DeployKey:      s.Deploy.AuthorizedKey,
 		AuthorizedKeys: cleanKeys(s.facts.authorizedKeys(), s.Deploy.AuthorizedKey),
 		Facts:          *s.Rec.Facts,
+		AutoUpgrade:    s.Opts.AutoUpgrade,
+		StateVersion:   s.Opts.StateVersion,
 	}
 	boot, err := templates.BootstrapNix(cfg)
 	if err != nil {
@@ -77,11 +87,11 @@ func renderFiles(s *State) ([]file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render configuration.nix: %w", err)
 	}
-	return []file{
-		{"host.nix", s.Opts.HostNix},
-		{"bootstrap.nix", boot},
-		{"configuration.nix", conf},
-	}, nil
+	files := []file{{"host.nix", s.Opts.HostNix}}
+	for _, name := range sortedKeys(s.Opts.ExtraFiles) {
+		files = append(files, file{name, s.Opts.ExtraFiles[name]})
+	}
+	return append(files, file{"bootstrap.nix", boot}, file{"configuration.nix", conf}), nil
 }
 
 func (f *facts) authorizedKeys() []string {

@@ -39,6 +39,8 @@ type pipelineOptions struct {
 	RebootTimeout    time.Duration
 	DryRun           bool
 	Yes              bool
+	AutoUpgrade      bool
+	SecretIdentities []string
 }
 
 func (o *pipelineOptions) bind(cmd *cobra.Command) {
@@ -55,6 +57,8 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", bootstrap.DefaultRebootTimeout, "how long to wait for the host to come back after the reboot")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step, remote command and file; contact and write nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask before replacing the host's operating system")
+	f.BoolVar(&o.AutoUpgrade, "auto-upgrade", false, "turn on system.autoUpgrade, following --channel")
+	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
 	_ = cmd.RegisterFlagCompletionFunc("channel", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"nixos-26.05", "nixos-25.11", "nixos-25.05", "nixos-24.11", "nixos-unstable"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -91,6 +95,8 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 	}
 	opts.HostKey = o.HostKey
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
+	opts.AutoUpgrade = o.AutoUpgrade
+	opts.SecretIdentities = o.SecretIdentities
 	if o.Timeout <= 0 || o.RebootTimeout <= 0 {
 		return opts, usagef("--timeout and --reboot-timeout must be positive")
 	}

@@ -95,13 +95,19 @@ func runScaleway(ctx context.Context, cmd *cobra.Command, o *ScalewayOptions) er
 	if err != nil {
 		return err
 	}
-	opts.Provider = "scaleway"
-	opts.User, opts.Port = "root", 22
 	opts.Stdout = o.stdout
 	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
 		return err
 	}
+	return runScalewayPipeline(ctx, cmd, o, ws, opts)
+}
+
+// runScalewayPipeline validates against the API, confirms, and runs the
+// pipeline on a new (or resumed) instance (also used by clone).
+func runScalewayPipeline(ctx context.Context, cmd *cobra.Command, o *ScalewayOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
+	opts.Provider = "scaleway"
+	opts.User, opts.Port = "root", 22
 	rec, existed, err := bootstrap.LoadRecord(ws, opts.Name)
 	if err != nil {
 		return err

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/term"
 
 	"bootstrap/bootstrap"
-	"bootstrap/remote"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
@@ -466,21 +465,7 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 		fmt.Fprintf(o.stderr, "warning: %s names %s, which has no secret: ignored\n", ws.Rel(store.MetaPath(o.Name)), k)
 	}
 
-	deploy, err := ws.LoadDeployKey()
-	if err != nil {
-		return err
-	}
-	port := rec.Port
-	if port == 0 {
-		port = 22
-	}
-	c, err := remote.Dial(ctx, remote.Config{
-		Host:     rec.Address,
-		Port:     port,
-		User:     "root",
-		Keys:     []remote.Key{{Name: ws.Rel(deploy.Path), Signer: deploy.Signer}},
-		HostKeys: &remote.HostKeys{KnownHosts: ws.KnownHosts()},
-	})
+	c, err := dialHost(ctx, ws, rec)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,12 @@ func runSSH(ctx context.Context, o *SSHOptions, opts bootstrap.Options) error {
 	if o.DryRun {
 		return bootstrap.Plan(o.stdout, ws, opts)
 	}
+	return runSSHPipeline(ctx, o, ws, opts)
+}
+
+// runSSHPipeline confirms, loads the login keys and runs the pipeline on an
+// existing host (also used by clone).
+func runSSHPipeline(ctx context.Context, o *SSHOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
 	rec, existed, err := bootstrap.LoadRecord(ws, opts.Name)
 	if err != nil {
 		return err

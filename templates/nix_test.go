@@ -124,6 +124,7 @@ func TestNixParseRejects(t *testing.T) {
 const stubArgs = `
   lib = {
     mkDefault = v: { _mkDefault = v; };
+    mkForce = v: { _mkForce = v; };
     optional = cond: v: if cond then [ v ] else [ ];
   };
   modulesPath = "/modules";
@@ -223,7 +224,7 @@ func TestNixEvalBootstrap(t *testing.T) {
 		check("availableKernelModules", got.Boot.Initrd.Available, modules)
 		check("kernelModules", got.Boot.Initrd.Modules, []string{"nvme"})
 		check("boot.tmp.cleanOnBoot", got.Boot.Tmp["cleanOnBoot"], def(true))
-		check("hostName", got.Networking.HostName, def("web1"))
+		check("hostName", got.Networking.HostName, map[string]any{"_mkForce": "web1"})
 		check("openssh.enable", got.Services.OpenSSH.Enable, true)
 		check("PermitRootLogin", got.Services.OpenSSH.Settings["PermitRootLogin"], "prohibit-password")
 		check("PasswordAuthentication", got.Services.OpenSSH.Settings["PasswordAuthentication"], def(false))

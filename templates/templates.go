@@ -62,6 +62,10 @@ type Config struct {
 	// several lines (an authorized_keys file); blank and # lines are skipped.
 	AuthorizedKeys []string
 	Facts          Facts
+	// AutoUpgrade turns on system.autoUpgrade, following Channel.
+	AutoUpgrade bool
+	// StateVersion overrides the channel's (a clone keeps its source's).
+	StateVersion string
 }
 
 // ConfigError reports an invalid Config.
@@ -74,6 +78,8 @@ func (e *ConfigError) Error() string {
 	return "invalid bootstrap config: " + e.Field + ": " + e.Reason
 }
 
+var stateVersionRE = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}$`)
+
 //go:embed *.nix.tmpl
 var files embed.FS
 
@@ -81,11 +87,13 @@ var tmpl = template.Must(template.New("").Funcs(template.FuncMap{"nix": nixStrin
 
 // data is what the templates see.
 type data struct {
-	Marker  string
-	Name    string
-	Channel channel.Channel
-	Facts   Facts
-	Keys    []string // normalized, deduplicated, deploy key first
+	Marker       string
+	Name         string
+	Channel      channel.Channel
+	Facts        Facts
+	Keys         []string // normalized, deduplicated, deploy key first
+	AutoUpgrade  bool
+	StateVersion string
 }
 
 // ConfigurationNix returns /etc/nixos/configuration.nix for c. It validates
@@ -187,7 +195,14 @@ func (c Config) data() (data, error) {
 	if err != nil {
 		return data{}, err
 	}
-	return data{Marker: Marker, Name: c.Name, Channel: c.Channel, Facts: f, Keys: keys}, nil
+	sv := c.Channel.StateVersion()
+	if c.StateVersion != "" {
+		if !stateVersionRE.MatchString(c.StateVersion) {
+			return data{}, &ConfigError{Field: "state version", Reason: fmt.Sprintf("%q is not YY.MM", c.StateVersion)}
+		}
+		sv = c.StateVersion
+	}
+	return data{Marker: Marker, Name: c.Name, Channel: c.Channel, Facts: f, Keys: keys, AutoUpgrade: c.AutoUpgrade, StateVersion: sv}, nil
 }
 
 func checkAbsPath(field, v string) error {

@@ -224,7 +224,7 @@ func TestChannelChoices(t *testing.T) {
 		{line: "services.openssh.enable = true;"},
 		{line: `imports = [ (modulesPath + "/profiles/qemu-guest.nix") ];`},
 		{line: `boot.initrd.kernelModules = [ "nvme" ];`},
-		{line: `networking.hostName = lib.mkDefault "web1";`},
+		{line: `networking.hostName = lib.mkForce "web1";`},
 	}
 	channels := []string{
 		"nixos-20.09", "nixos-21.05", "nixos-21.11", "nixos-22.05", "nixos-22.11",
@@ -365,5 +365,20 @@ func TestDefaultHostNix(t *testing.T) {
 	s = string(DefaultHostNix("bad\nname"))
 	if strings.Contains(s, "bad") || !strings.Contains(s, "this host") {
 		t.Errorf("an invalid name must be left out, got:\n%s", s)
+	}
+}
+
+func TestAutoUpgradeFollowsTheChannel(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		c := validConfig(t)
+		c.AutoUpgrade = on
+		out, err := BootstrapNix(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `system.autoUpgrade.channel = "` + c.Channel.URL() + `";`
+		if got := strings.Contains(string(out), want) && strings.Contains(string(out), "system.autoUpgrade.enable = true;"); got != on {
+			t.Errorf("AutoUpgrade=%v: got autoUpgrade lines %v, want %v\n%s", on, got, on, out)
+		}
 	}
 }

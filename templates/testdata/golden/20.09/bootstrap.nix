@@ -25,7 +25,9 @@
   boot.initrd.kernelModules = [ "nvme" ];
 
   boot.cleanTmpDir = lib.mkDefault true;
-  networking.hostName = lib.mkDefault "web1";
+  # The workspace name is the hostname; a hostname in host.nix (say, copied
+  # from the machine this one was cloned from) does not win.
+  networking.hostName = lib.mkForce "web1";
 
   services.openssh.enable = true;
   services.openssh.permitRootLogin = "prohibit-password";

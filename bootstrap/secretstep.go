@@ -1,0 +1,84 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"bootstrap/secrets"
+)
+
+// loadSecrets decrypts the host's secrets in memory, all or nothing, before
+// anything is contacted: a secret that cannot be decrypted stops the run
+// before any upload.
+func loadSecrets(s *State) error {
+	store := secrets.Store{WorkspaceDir: s.WS.Dir}
+	entries, err := store.List(s.Rec.Name)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	ids, err := secrets.LoadIdentities(s.Opts.SecretIdentities)
+	if err != nil {
+		return fmt.Errorf("secrets of %s: %w", s.Rec.Name, err)
+	}
+	vals, err := store.DecryptAll(s.Rec.Name, ids)
+	if err != nil {
+		return err
+	}
+	meta, err := store.Meta(s.Rec.Name)
+	if err != nil {
+		return err
+	}
+	s.secrets, s.secretMeta = vals, meta
+	return nil
+}
+
+// secretsStep writes the decrypted secrets to /var/lib/bootstrap/secrets
+// (root-only until the owners of secrets.yaml exist on NixOS) and lists
+// that directory in /etc/NIXOS_LUSTRATE so they survive the switch. They are
+// files on disk, never Nix paths, so they never reach the world-readable
+// store, and they survive every later reboot.
+type secretsStep struct{}
+
+func (secretsStep) Name() string { return StepSecrets }
+
+// redo pushes again whenever the infect has not finished: it is cheap,
+// and a rotated secret must not be lost.
+func (secretsStep) redo(s *State) bool { return !s.Rec.Done(StepInfect) && !s.alreadyNixOS }
+
+func (secretsStep) Run(ctx context.Context, s *State) error {
+	if s.alreadyNixOS {
+		return pushSecrets(ctx, s, s.secretMeta)
+	}
+	if len(s.secrets) == 0 {
+		s.Note("none")
+		return nil
+	}
+	if err := pushSecrets(ctx, s, nil); err != nil {
+		return err
+	}
+	if err := secrets.EnsureLustrate(ctx, s.client); err != nil {
+		return fmt.Errorf("keep secrets through the switch: %w", err)
+	}
+	return nil
+}
+
+// pushSecrets uploads the decrypted secrets with meta (nil: root 0400).
+func pushSecrets(ctx context.Context, s *State, meta map[string]secrets.Meta) error {
+	if len(s.secrets) == 0 {
+		s.Note("none")
+		return nil
+	}
+	res, err := secrets.Push(ctx, s.client, s.secrets, meta, false)
+	if err != nil {
+		return fmt.Errorf("push secrets to %s: %w", s.Rec.Address, err)
+	}
+	names := append([]string(nil), res.Written...)
+	sort.Strings(names)
+	s.Note("%d to %s: %s", len(names), secrets.Dir, strings.Join(names, ", "))
+	return nil
+}

@@ -1,0 +1,329 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"bootstrap/bootstrap"
+	"bootstrap/remote"
+	"bootstrap/secrets"
+	"bootstrap/workspace"
+)
+
+// CloneOptions are the inputs of `bootstrap clone`.
+type CloneOptions struct {
+	pipelineOptions
+	Source           string // workspace host, or [user@]host of any NixOS machine
+	To               string // "scaleway" or "ssh"
+	Host             string // --host [user@]host with --to ssh
+	Port             int
+	SourceIdentities []string
+	SourceHostKey    string
+	WithSecrets      bool
+	Type, Zone       string
+	Image, Project   string
+	Profile          string
+
+	global *globalOptions
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newCloneCmd(g *globalOptions) *cobra.Command {
+	o := &CloneOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "clone SOURCE NAME",
+		Short: "Make a new machine with the channel and configuration of a NixOS machine",
+		Long: `Read a NixOS machine's /etc/nixos, root channel and state version over SSH and bootstrap
+a new machine NAME with the same channel and files, except hardware-configuration.nix,
+which is captured fresh on the new hardware. The new host gets its own hostname (forced
+in bootstrap.nix), its own SSH host keys and the workspace deploy key. Secrets are copied
+only with --with-secrets.
+
+SOURCE is a workspace host (then the new machine defaults to the same provider, type,
+zone and image) or [user@]host of any reachable NixOS machine (--source-identity).`,
+		Example: `  bootstrap clone web-1 web-1-staging
+  bootstrap clone root@198.51.100.4 stage-2 --to ssh --host root@203.0.113.9 --source-identity ~/.ssh/id_ed25519`,
+		Args: cobra.ExactArgs(2),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return applySettings(cmd, g)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Source, o.Name = args[0], args[1]
+			o.stdin, o.stdout, o.stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return runClone(cmd.Context(), cmd, o)
+		},
+	}
+	o.bind(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.To, "to", "", `where the new machine comes from: "scaleway" (default for a Scaleway source of this workspace) or "ssh"`)
+	f.StringVar(&o.Host, "host", "", "with --to ssh: the existing [USER@]HOST to turn into the clone")
+	f.IntVarP(&o.Port, "port", "p", 22, "with --to ssh: SSH port of --host")
+	f.StringArrayVar(&o.SourceIdentities, "source-identity", nil, "private key to log in to a SOURCE outside the workspace (repeatable)")
+	f.StringVar(&o.SourceHostKey, "source-host-key", "", "expected ed25519 host key fingerprint of SOURCE, SHA256:...")
+	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too")
+	f.StringVar(&o.Type, "type", "", "with --to scaleway: commercial type (default: the source's, else DEV1-S)")
+	f.StringVar(&o.Zone, "zone", "", "with --to scaleway: zone (default: the source's)")
+	f.StringVar(&o.Image, "image", "", "with --to scaleway: image label (default: the source's, else ubuntu_noble)")
+	f.StringVar(&o.Project, "project", "", "with --to scaleway: project id")
+	f.StringVar(&o.Profile, "profile", "", "with --to scaleway: scw config profile")
+	// The channel is the source's; --channel may only confirm it.
+	f.Lookup("channel").Usage = "must match the source's channel if given (default: the source's)"
+	return cmd
+}
+
+func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
+	if err := workspace.ValidName(o.Name); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	ws, err := workspace.Open(o.global.Workspace)
+	if err != nil {
+		return err
+	}
+	if _, exists, err := bootstrap.LoadRecord(ws, o.Name); err != nil {
+		return err
+	} else if exists {
+		return usagef("the workspace already holds a host %s: pick another name for the clone (or bootstrap destroy %s)", o.Name, o.Name)
+	}
+	srcRec, ours, err := bootstrap.LoadRecord(ws, o.Source)
+	if workspace.ValidName(o.Source) != nil {
+		ours, srcRec, err = false, nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	if ours && !srcRec.Complete() {
+		return usagef("%s has not finished bootstrapping (%s): finish it before cloning it", o.Source, where(srcRec))
+	}
+	to := o.To
+	if to == "" {
+		switch {
+		case o.Host != "":
+			to = "ssh"
+		case ours && srcRec.Provider == "scaleway":
+			to = "scaleway"
+		default:
+			return usagef("say where the clone runs: --to ssh --host [USER@]HOST, or --to scaleway")
+		}
+	}
+	if to != "ssh" && to != "scaleway" {
+		return usagef("--to %q: want ssh or scaleway", to)
+	}
+	if to == "ssh" && o.Host == "" {
+		return usagef("--to ssh needs --host [USER@]HOST: the existing machine to turn into the clone")
+	}
+
+	// Read the source.
+	var c *remote.Client
+	label := o.Source
+	if ours {
+		c, err = dialHost(ctx, ws, srcRec)
+	} else {
+		c, err = dialForeign(ctx, ws, o)
+	}
+	if err != nil {
+		return fmt.Errorf("connect to clone source %s: %w", label, err)
+	}
+	src, err := bootstrap.ReadSource(ctx, c, label)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	var pulled map[string][]byte
+	if o.WithSecrets && !ours {
+		if pulled, err = pullSecrets(ctx, c); err != nil {
+			c.Close()
+			return err
+		}
+	}
+	c.Close()
+	if o.Channel != "" && o.Channel != src.Channel.String() {
+		return usagef("--channel %s differs from the source's channel %s: a clone keeps the source's channel", o.Channel, src.Channel)
+	}
+	o.Channel = src.Channel.String()
+	plan := bootstrap.PlanClone(src, o.WithSecrets)
+	if plan.HostNix == nil {
+		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", label)
+	}
+	if err := copySecrets(ws, o, ours, pulled); err != nil {
+		return err
+	}
+
+	// Bootstrap the new machine with the source's channel and files.
+	dir, err := os.MkdirTemp("", "bootstrap-clone-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	hostNix := filepath.Join(dir, "host.nix")
+	if err := os.WriteFile(hostNix, plan.HostNix, 0o600); err != nil {
+		return err
+	}
+	o.HostNix = hostNix
+	if err := cmd.Flags().Set("host-nix", hostNix); err != nil {
+		return err
+	}
+	opts, err := o.resolve(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	opts.HostNixPath = src.Label + ":/etc/nixos/" + map[bool]string{true: "host.nix", false: "configuration.nix"}[src.Ours]
+	opts.ExtraFiles = plan.Extra
+	opts.CloneOf = src.Label
+	opts.StateVersion = src.StateVersion
+	opts.Stdout = o.stdout
+	fmt.Fprintf(o.stdout, "clone %s (%s, NixOS %s) as %s\n", src.Label, src.Channel, src.NixOSVersion, o.Name)
+
+	if to == "ssh" {
+		user, host, err := splitTarget(o.Host)
+		if err != nil {
+			return err
+		}
+		so := &SSHOptions{pipelineOptions: o.pipelineOptions, Target: o.Host, Port: o.Port, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
+		opts.Provider, opts.User, opts.Host, opts.Port = "ssh", user, host, o.Port
+		if home, err := os.UserHomeDir(); err == nil {
+			opts.ExtraKnownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
+		}
+		if err := runSSHPipeline(ctx, so, ws, opts); err != nil {
+			return err
+		}
+	} else {
+		so := &ScalewayOptions{pipelineOptions: o.pipelineOptions, Type: o.Type, Zone: o.Zone, Image: o.Image, Project: o.Project, Profile: o.Profile, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
+		if ours && srcRec.Scaleway != nil {
+			so.Type = firstOr(so.Type, srcRec.Scaleway.CommercialType)
+			so.Zone = firstOr(so.Zone, srcRec.Scaleway.Zone)
+			so.Image = firstOr(so.Image, srcRec.Scaleway.ImageLabel)
+			so.Project = firstOr(so.Project, srcRec.Scaleway.ProjectID)
+		}
+		so.Type, so.Image = firstOr(so.Type, "DEV1-S"), firstOr(so.Image, "ubuntu_noble")
+		if err := runScalewayPipeline(ctx, cmd, so, ws, opts); err != nil {
+			return err
+		}
+	}
+	printCloneSummary(o.stdout, ws, src, o.Name, plan, o.WithSecrets)
+	return nil
+}
+
+// dialForeign connects to a SOURCE outside the workspace, verifying its host
+// key like any first contact.
+func dialForeign(ctx context.Context, ws *workspace.Workspace, o *CloneOptions) (*remote.Client, error) {
+	user, host, err := splitTarget(o.Source)
+	if err != nil {
+		return nil, err
+	}
+	keys, closer, err := loadKeys(o.SourceIdentities, o.Agent, o.stderr, false)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	var extra []string
+	if home, err := os.UserHomeDir(); err == nil {
+		extra = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	}
+	hk := &remote.HostKeys{KnownHosts: ws.KnownHosts(), Extra: extra, Fingerprint: o.SourceHostKey, AcceptNew: o.AcceptNewHostKey}
+	if !o.AcceptNewHostKey {
+		hk.Confirm = hostKeyPrompt(o.stdin, o.stderr)
+	}
+	c, err := remote.Dial(ctx, remote.Config{Host: host, Port: 22, User: user, Keys: keys, HostKeys: hk})
+	if err != nil {
+		return nil, err
+	}
+	if user != "root" {
+		c.SetSudo(true)
+	}
+	return c, nil
+}
+
+// pullSecrets reads a foreign source's /var/lib/bootstrap/secrets.
+func pullSecrets(ctx context.Context, c *remote.Client) (map[string][]byte, error) {
+	out, err := c.Output(ctx, "find "+secrets.Dir+" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -printf '%f\\n' 2>/dev/null || true")
+	if err != nil {
+		return nil, fmt.Errorf("list secrets on the source: %w", err)
+	}
+	vals := map[string][]byte{}
+	for _, name := range strings.Fields(out) {
+		if secrets.ValidKey(name) != nil {
+			continue
+		}
+		data, err := c.ReadFile(ctx, secrets.Dir+"/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("read secret %s on the source: %w", name, err)
+		}
+		vals[name] = data
+	}
+	return vals, nil
+}
+
+// copySecrets gives the clone the source's secrets (with --with-secrets):
+// a workspace source's ciphertexts and secrets.yaml as they are; a foreign
+// source's values encrypted to the workspace's recipients.
+func copySecrets(ws *workspace.Workspace, o *CloneOptions, ours bool, pulled map[string][]byte) error {
+	if !o.WithSecrets {
+		return nil
+	}
+	store := secrets.Store{WorkspaceDir: ws.Dir}
+	if !ours {
+		for k, v := range pulled {
+			if err := store.Set(o.Name, k, v); err != nil {
+				return fmt.Errorf("store secret %s of the clone: %w", k, err)
+			}
+		}
+		secrets.Wipe(pulled)
+		return nil
+	}
+	entries, err := store.List(o.Source)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(store.Dir(o.Name), 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(store.Path(o.Source, e.Key))
+		if err != nil {
+			return err
+		}
+		if err := workspace.WriteFileAtomic(store.Path(o.Name, e.Key), data, 0o644); err != nil {
+			return err
+		}
+	}
+	if data, err := os.ReadFile(store.MetaPath(o.Source)); err == nil {
+		return workspace.WriteFileAtomic(store.MetaPath(o.Name), data, 0o644)
+	}
+	return nil
+}
+
+func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Source, name string, plan bootstrap.CloneFiles, withSecrets bool) {
+	rec, _, _ := bootstrap.LoadRecord(ws, name)
+	fmt.Fprintf(w, "clone %s of %s differs in:\n", name, src.Label)
+	fmt.Fprintf(w, "  hostname                    %s (forced in bootstrap.nix)\n", name)
+	if rec != nil {
+		fmt.Fprintf(w, "  address                     %s\n", rec.Address)
+		fmt.Fprintf(w, "  ssh host keys               its own (%s)\n", rec.HostKey)
+	}
+	skipped := sortedSkips(plan.Skipped)
+	for _, s := range skipped {
+		fmt.Fprintf(w, "  %-27s %s\n", s, plan.Skipped[s])
+	}
+	if !withSecrets {
+		fmt.Fprintf(w, "  %-27s not copied (use --with-secrets)\n", "secrets")
+	}
+	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, firstOr(src.StateVersion, "from the channel"), len(plan.Extra))
+}
+
+func sortedSkips(m map[string]string) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
