@@ -146,9 +146,6 @@ type StepError struct {
 func (e *StepError) Error() string { return fmt.Sprintf("%s %s: %v", e.Step, e.Host, e.Err) }
 func (e *StepError) Unwrap() error { return e.Err }
 
-// skipRest is returned by a step to end the pipeline early with success.
-var skipRest = errors.New("nothing left to do")
-
 // Run executes steps in order, skipping the ones an earlier run finished.
 func Run(ctx context.Context, s *State, steps []Step) (err error) {
 	out := s.Opts.Stdout
@@ -186,12 +183,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 		fmt.Fprintf(s.Log, "\n==> %s %s (%s)\n", name, s.Rec.Name, time.Now().UTC().Format(time.RFC3339))
 		ran = append(ran, st)
 		runErr := st.Run(ctx, s)
-		switch {
-		case errors.Is(runErr, skipRest):
-			s.Rec.mark(name, StatusDone).Note = s.note
-			fmt.Fprintf(out, "  %-9s  %8s  %s\n", name, round(sr.Seconds), s.note)
-			return s.Save()
-		case runErr != nil:
+		if runErr != nil {
 			sr = s.Rec.mark(name, StatusFailed)
 			sr.Error = runErr.Error()
 			fmt.Fprintf(s.Log, "==> %s failed: %v\n", name, runErr)
