@@ -1,0 +1,269 @@
+package vm
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestMirrorFromList(t *testing.T) {
+	tests := []struct{ name, text, want string }{
+		{"plain", "deb http://deb.debian.org/debian bookworm main\n", "http://deb.debian.org/debian"},
+		{"security first", "deb http://security.debian.org/debian-security bookworm-security main\ndeb http://ftp.de.debian.org/debian bookworm main", "http://ftp.de.debian.org/debian"},
+		{"options", "deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main", "http://mirror.example/debian"},
+		{"commented and deb-src", "# deb http://a/debian bookworm main\ndeb-src http://b/debian bookworm main\ndeb http://c.example/pub bookworm main", "http://c.example/pub"},
+		{"ubuntu only", "deb http://archive.ubuntu.com/ubuntu jammy main", ""},
+		{"cdrom", "deb cdrom:[Debian]/ bookworm main", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mirrorFromList(tt.text); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMirrorFromDeb822(t *testing.T) {
+	tests := []struct{ name, text, want string }{
+		{"debian.sources", `Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+`, "http://deb.debian.org/debian"},
+		{"security first", "Types: deb\nURIs: http://x.example/debian-security\nSuites: bookworm-security\n\nTypes: deb deb-src\nURIs: http://y.example/mirror\nSuites: bookworm\n", "http://y.example/mirror"},
+		{"disabled", "Enabled: no\nTypes: deb\nURIs: http://a/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://b/debian\nSuites: bookworm\n", "http://b/debian"},
+		{"src only", "Types: deb-src\nURIs: http://a/debian\nSuites: bookworm\n", ""},
+		{"not debian", "Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mirrorFromDeb822(tt.text); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/a/b", "/a/b"},
+		{`/a\040b`, "/a b"},
+		{`/a\134b`, `/a\b`},
+		{`/tail\04`, `/tail\04`},
+	}
+	for _, tt := range tests {
+		if got := unescapeMountinfo(tt.in); got != tt.want {
+			t.Errorf("unescapeMountinfo(%q): got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestUserData(t *testing.T) {
+	client := newSigner(t)
+	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(client.PublicKey()))) + " me@laptop"
+	ud, err := UserData([]string{authorized}, hostKey, "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(ud)
+	for _, want := range []string{"#cloud-config\n", "hostname: web-1\n", "disable_root: false\n", "ssh_pwauth: false\n",
+		"ssh_deletekeys: true\n", `  - "` + authorized + `"` + "\n", "  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("user-data lacks %q:\n%s", want, text)
+		}
+	}
+	// The private key must survive the YAML literal block (indentation stripped) intact.
+	i := strings.Index(text, "-----BEGIN")
+	j := strings.Index(text, "-----END OPENSSH PRIVATE KEY-----")
+	if i < 0 || j < 0 {
+		t.Fatalf("no PEM block in:\n%s", text)
+	}
+	block, _ := pem.Decode([]byte(strings.ReplaceAll(text[i:j+len("-----END OPENSSH PRIVATE KEY-----")], "\n    ", "\n")))
+	if block == nil {
+		t.Fatal("PEM block does not decode")
+	}
+	key, err := ssh.ParseRawPrivateKey(pem.EncodeToMemory(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := key.(*ed25519.PrivateKey); !ok || !got.Equal(hostKey) {
+		t.Errorf("got host key %T, want the ed25519 key passed in", key)
+	}
+
+	for _, tt := range []struct {
+		name     string
+		keys     []string
+		hostname string
+	}{
+		{"bad hostname", nil, "web_1"},
+		{"bad key", []string{"ssh-ed25519 nope"}, "h"},
+		{"two keys in one", []string{authorized + "\n" + authorized}, "h"},
+	} {
+		if _, err := UserData(tt.keys, nil, tt.hostname); err == nil {
+			t.Errorf("%s: got nil error, want one", tt.name)
+		}
+	}
+}
+
+func newSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestBootAndReboot boots a real VM with cloud-init, logs in with a pinned host key, reboots
+// it from inside and checks that it comes back with a new boot id and the same host key.
+func TestBootAndReboot(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	client := newSigner(t)
+	hostPub, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := ssh.NewPublicKey(hostPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := UserData([]string{string(ssh.MarshalAuthorizedKey(client.PublicKey()))}, hostKey, "e2e-vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Boot(t, ctx, Config{Addr: "127.0.0.200", UserData: ud, Hostname: "e2e-vm"})
+	started := time.Now()
+	if err := v.WaitSSH(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("boot: sshd banner after %s", time.Since(started).Round(100*time.Millisecond))
+	c, bootID, err := WaitNewBoot(ctx, v.Addr(), client, pinned, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("boot: root login after %s", time.Since(started).Round(100*time.Millisecond))
+
+	// Password auth is switched off by cloud-init's config stage, after sshd first answers:
+	// wait for cloud-init before checking it.
+	checks := []struct{ cmd, want string }{
+		{"cloud-init status --wait >/dev/null; cloud-init status", "status: done"},
+		{"hostname", "e2e-vm"},
+		{"sshd -T | grep -i '^passwordauthentication'", "passwordauthentication no"},
+	}
+	for _, ch := range checks {
+		out, errOut, err := Run(c, ch.cmd, nil)
+		if err != nil {
+			t.Fatalf("%s: %v: %s", ch.cmd, err, errOut)
+		}
+		if got := strings.TrimSpace(out); got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.cmd, got, ch.want)
+		}
+	}
+	t.Logf("boot: cloud-init done after %s", time.Since(started).Round(100*time.Millisecond))
+	out, _, err := Run(c, "df --output=avail -B1 / | tail -1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64); err != nil || free < 3<<29 {
+		t.Errorf("got %q bytes free on /, want >= 1.5 GiB", strings.TrimSpace(out))
+	}
+
+	if err := Reboot(c); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	rebooted := time.Now()
+	c, newID, err := WaitNewBoot(ctx, v.Addr(), client, pinned, bootID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t.Logf("reboot: root login with new boot id after %s", time.Since(rebooted).Round(100*time.Millisecond))
+	if newID == bootID {
+		t.Errorf("got boot id %s after reboot, want a new one", newID)
+	}
+	if !v.Running() {
+		t.Error("qemu exited on guest reboot, want it to reset the guest")
+	}
+}
+
+// TestBootWithoutUserData: cloud-init disabled on the kernel command line, sshd still comes up
+// with host keys generated on first boot; a wrong pinned key is reported as a mismatch.
+func TestBootWithoutUserData(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	v := Boot(t, ctx, Config{Addr: "127.0.0.201", MemoryMB: 512})
+	started := time.Now()
+	if err := v.WaitSSH(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("boot without cloud-init: sshd banner after %s", time.Since(started).Round(100*time.Millisecond))
+	wrong := newSigner(t).PublicKey()
+	_, err := DialRoot(ctx, v.Addr(), newSigner(t), wrong)
+	if !errors.Is(err, ErrHostKeyMismatch) {
+		t.Errorf("got %v, want ErrHostKeyMismatch", err)
+	}
+	if strings.Contains(v.Console(), "Cloud-init v.") {
+		t.Error("cloud-init ran, want it disabled")
+	}
+}
+
+func TestStartRefuses(t *testing.T) {
+	img := &Image{Kernel: "/nonexistent/vmlinuz", Initrd: "/nonexistent/initrd.img", Disk: "/nonexistent/disk.img"}
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"not loopback", Config{Addr: "10.0.2.15", Dir: t.TempDir()}},
+		{"ipv6", Config{Addr: "::1", Dir: t.TempDir()}},
+		{"hostname", Config{Addr: "localhost", Dir: t.TempDir()}},
+		{"no dir", Config{Addr: "127.0.0.209"}},
+	} {
+		if v, err := Start(img, tt.cfg); err == nil {
+			v.Stop()
+			t.Errorf("%s: got nil error, want one", tt.name)
+		}
+	}
+
+	// A taken address must fail Start, not let WaitSSH read another machine's banner.
+	l, err := net.Listen("tcp", "127.0.0.209:22")
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.209:22 here: %v", err)
+	}
+	defer l.Close()
+	v, err := Start(img, Config{Addr: "127.0.0.209", Dir: t.TempDir()})
+	if err == nil {
+		v.Stop()
+		t.Fatal("got nil error for a taken address, want one")
+	}
+	if !strings.Contains(err.Error(), "port 22 is not free") {
+		t.Errorf("got %v, want a port-taken error", err)
+	}
+}
