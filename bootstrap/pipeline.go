@@ -131,6 +131,9 @@ type always interface{ always() }
 // failed infect, so a corrected host.nix reaches the host.
 type redoer interface{ redo(s *State) bool }
 
+// starter is a step long enough to announce itself when it starts.
+type starter interface{ starting(s *State) string }
+
 // cleaner is implemented by steps holding something to release or report;
 // Cleanup runs in reverse order after the pipeline, on success or failure,
 // and must cope with partial state.
@@ -181,6 +184,11 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 			return err
 		}
 		fmt.Fprintf(s.Log, "\n==> %s %s (%s)\n", name, s.Rec.Name, time.Now().UTC().Format(time.RFC3339))
+		if st, ok := st.(starter); ok {
+			if line := st.starting(s); line != "" {
+				fmt.Fprintf(out, "  %-9s  ...       %s\n", name, line)
+			}
+		}
 		ran = append(ran, st)
 		runErr := st.Run(ctx, s)
 		if runErr != nil {

@@ -47,6 +47,13 @@ type rebootStep struct{}
 
 func (rebootStep) Name() string { return StepReboot }
 
+func (rebootStep) starting(s *State) string {
+	if s.facts != nil && s.facts.NixOS() {
+		return ""
+	}
+	return fmt.Sprintf("rebooting %s into NixOS, waiting up to %s", s.Rec.Address, s.Opts.RebootTimeout)
+}
+
 func (rebootStep) Run(ctx context.Context, s *State) error {
 	if !s.facts.NixOS() {
 		if s.facts.BootID != s.Rec.BootIDBefore && s.Rec.RebootRequested {

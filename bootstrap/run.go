@@ -149,6 +149,13 @@ func compatible(rec *Record, o Options) error {
 type provisionStep struct{ m Machine }
 
 func (p provisionStep) Name() string { return p.m.Step() }
+
+func (p provisionStep) starting(s *State) string {
+	if st, ok := p.m.(interface{ Starting(*Record) string }); ok {
+		return st.Starting(s.Rec)
+	}
+	return ""
+}
 func (provisionStep) always()        {}
 
 // Cleanup tells a machine that keeps a secret until the first connection

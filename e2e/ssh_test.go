@@ -333,3 +333,43 @@ func TestSSHRebootNeverReturns(t *testing.T) {
 		t.Errorf("got state %+v, want infect done, reboot requested and failed", rec.Steps)
 	}
 }
+
+// TestSSHBadInputs needs no VM: every bad input is refused with one line
+// before any host is contacted (127.0.0.99 has nothing listening).
+func TestSSHBadInputs(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	missing := filepath.Join(e.home, "missing.nix")
+	wrongSHA := strings.Repeat("ab", 32)
+	base := []string{"ssh", "root@127.0.0.99", "--yes"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no channel", nil, 2, "--channel is required"},
+		{"bad channel", []string{"--channel", "24.11"}, 2, "nixos-YY.MM"},
+		{"too old channel", []string{"--channel", "nixos-19.09"}, 2, "oldest supported"},
+		{"missing host.nix", []string{"--channel", "nixos-24.11", "--host-nix", missing}, 2, missing},
+		{"bad name", []string{"--channel", "nixos-24.11", "--name", "Web_1"}, 2, "invalid name"},
+		{"bad host key", []string{"--channel", "nixos-24.11", "--host-key", "MD5:aa"}, 2, "--host-key"},
+		{"url without sha", []string{"--channel", "nixos-24.11", "--infect-url", infectURL}, 2, "--infect-sha256"},
+		{"checksum mismatch", []string{"--channel", "nixos-24.11", "--infect-url", infectURL, "--infect-sha256", wrongSHA}, 6, "checksum mismatch"},
+		{"unreachable", []string{"--channel", "nixos-24.11", "--infect-url", infectURL, "--infect-sha256", infectSHA, "--timeout", "3s"}, 3, "unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.run(ctx, append(append([]string(nil), base...), tt.args...)...)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code != tt.code || len(lines) != 1 || !strings.HasPrefix(lines[0], "error: ") || !strings.Contains(lines[0], tt.want) {
+				t.Errorf("got %s, want exit %d and one error line mentioning %q", r, tt.code, tt.want)
+			}
+		})
+	}
+	// Nothing was written for the host that never answered but a state
+	// saying where it stopped.
+	if _, err := os.Stat(filepath.Join(e.ws, "hosts", "127-0-0-99", "configuration.nix")); err == nil {
+		t.Error("configuration.nix written for a host that was never reached")
+	}
+}

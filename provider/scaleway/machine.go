@@ -32,6 +32,14 @@ type Machine struct {
 // Step names the provisioning step.
 func (m *Machine) Step() string { return bootstrap.StepCreate }
 
+// Starting describes what Provision is about to do, for the progress line.
+func (m *Machine) Starting(rec *bootstrap.Record) string {
+	if rec.Scaleway != nil && rec.Scaleway.ServerID != "" {
+		return fmt.Sprintf("checking server %s in %s", rec.Scaleway.ServerID, m.Spec.Zone)
+	}
+	return fmt.Sprintf("creating a %s server (%s) and a flexible IPv4 in %s, then waiting for it to run", m.Spec.CommercialType, m.Spec.ImageLabel, m.Spec.Zone)
+}
+
 // Provision creates the server or finds the one an earlier run created.
 func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save func() error) (bootstrap.Provisioned, error) {
 	var none bootstrap.Provisioned
