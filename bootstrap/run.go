@@ -156,7 +156,7 @@ func (p provisionStep) starting(s *State) string {
 	}
 	return ""
 }
-func (provisionStep) always()        {}
+func (provisionStep) always() {}
 
 // Cleanup tells a machine that keeps a secret until the first connection
 // (a generated host key) that the connection happened.
