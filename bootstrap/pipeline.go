@@ -179,7 +179,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 			return &StepError{Step: name, Host: s.Rec.Name, Err: err}
 		}
 		s.note = ""
-		sr := s.Rec.mark(name, StatusRunning)
+		s.Rec.mark(name, StatusRunning)
 		if err := s.Save(); err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 		ran = append(ran, st)
 		runErr := st.Run(ctx, s)
 		if runErr != nil {
-			sr = s.Rec.mark(name, StatusFailed)
+			sr := s.Rec.mark(name, StatusFailed)
 			sr.Error = runErr.Error()
 			fmt.Fprintf(s.Log, "==> %s failed: %v\n", name, runErr)
 			fmt.Fprintf(out, "  %-9s  %8s  failed\n", name, round(sr.Seconds))
@@ -205,7 +205,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 		if s.Rec.Steps[name].Status == StatusSkipped { // the step decided it had nothing to do
 			status = StatusSkipped
 		}
-		sr = s.Rec.mark(name, status)
+		sr := s.Rec.mark(name, status)
 		sr.Note = s.note
 		if err := s.Save(); err != nil {
 			return err

@@ -101,14 +101,15 @@ func WaitNewBoot(ctx context.Context, addr string, key ssh.Signer, hostKey ssh.P
 	for {
 		c, err := DialRoot(ctx, addr, key, hostKey)
 		if err == nil {
-			id, err := BootID(c)
-			if err == nil && id != oldID && id != "" {
+			id, idErr := BootID(c)
+			if idErr == nil && id != oldID && id != "" {
 				return c, id, nil
 			}
 			c.Close()
-			if err == nil {
-				err = errors.New("boot id unchanged")
+			if idErr == nil {
+				idErr = errors.New("boot id unchanged")
 			}
+			err = idErr
 		} else if errors.Is(err, ErrHostKeyMismatch) {
 			return nil, "", fmt.Errorf("wait for reboot of %s: %w", addr, err)
 		}

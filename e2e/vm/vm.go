@@ -3,7 +3,7 @@ package vm
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,7 +23,7 @@ type Config struct {
 	Dir        string // per-VM work dir: qcow2 overlay, console.log, qemu.log, seed image
 	MemoryMB   int    // default 1024
 	UserData   []byte // cloud-init user-data; nil => boot with cloud-init disabled
-	InstanceID string // NoCloud instance-id; default random (only used with UserData)
+	InstanceID string // NoCloud instance-id; default derived from Dir (only used with UserData)
 	Hostname   string // NoCloud local-hostname; default "debian" (only used with UserData)
 }
 
@@ -134,9 +134,11 @@ func Start(img *Image, cfg Config) (*VM, error) {
 func writeSeed(cfg Config) (string, error) {
 	id := cfg.InstanceID
 	if id == "" {
-		b := make([]byte, 8)
-		rand.Read(b)
-		id = "i-" + hex.EncodeToString(b)
+		// Stable per Dir: a power cycle (Stop, Start) must not look like a new instance to
+		// cloud-init, which would replace the host keys.
+		abs, _ := filepath.Abs(cfg.Dir)
+		sum := sha256.Sum256([]byte(abs))
+		id = "i-" + hex.EncodeToString(sum[:8])
 	}
 	host := cfg.Hostname
 	if host == "" {

@@ -203,13 +203,45 @@ func TestBootAndReboot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	t.Logf("reboot: root login with new boot id after %s", time.Since(rebooted).Round(100*time.Millisecond))
 	if newID == bootID {
 		t.Errorf("got boot id %s after reboot, want a new one", newID)
 	}
 	if !v.Running() {
 		t.Error("qemu exited on guest reboot, want it to reset the guest")
+	}
+
+	// Power cycle: Stop, then Start with the same Config keeps the disk and the identity.
+	if _, errOut, err := Run(c, "echo kept > /root/power-cycle && sync", nil); err != nil {
+		t.Fatalf("write marker: %v: %s", err, errOut)
+	}
+	c.Close()
+	if err := v.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	img, err := EnsureImage(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycled := time.Now()
+	v2, err := Start(img, Config{Addr: "127.0.0.200", Dir: v.Dir(), UserData: ud, Hostname: "e2e-vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		v2.Stop()
+		if t.Failed() {
+			t.Logf("console after power cycle (last 40 lines):\n%s", v2.ConsoleTail(40))
+		}
+	})
+	c, _, err = WaitNewBoot(ctx, v2.Addr(), client, pinned, newID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t.Logf("power cycle: root login after %s", time.Since(cycled).Round(100*time.Millisecond))
+	if out, _, err := Run(c, "cat /root/power-cycle", nil); err != nil || strings.TrimSpace(out) != "kept" {
+		t.Errorf("after power cycle: got %q, %v; want the file written before", out, err)
 	}
 }
 
