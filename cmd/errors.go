@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"bootstrap/bootstrap"
+	"bootstrap/deploy"
 	"bootstrap/infect"
 	"bootstrap/provider/scaleway"
 	sshprovider "bootstrap/provider/ssh"
@@ -33,11 +34,14 @@ const (
 func render(w io.Writer, err error) int {
 	msg, hint, code := explain(err)
 	var fe *infect.FailedError
-	if errors.As(err, &fe) && fe.Tail != "" {
-		fmt.Fprintf(w, "last lines of nixos-infect:\n")
-		for _, l := range strings.Split(strings.TrimRight(fe.Tail, "\n"), "\n") {
-			fmt.Fprintf(w, "  | %s\n", l)
-		}
+	var be *deploy.BuildError
+	var hosts *deploy.HostsError
+	switch {
+	case errors.As(err, &hosts):
+	case errors.As(err, &fe) && fe.Tail != "":
+		printTail(w, "nixos-infect", fe.Tail)
+	case errors.As(err, &be) && be.Tail != "":
+		printTail(w, "nixos-rebuild", be.Tail)
 	}
 	if hint != "" {
 		fmt.Fprintf(w, "error: %s; %s\n", msg, hint)
@@ -45,6 +49,13 @@ func render(w io.Writer, err error) int {
 		fmt.Fprintf(w, "error: %s\n", msg)
 	}
 	return code
+}
+
+func printTail(w io.Writer, what, tail string) {
+	fmt.Fprintf(w, "last lines of %s:\n", what)
+	for _, l := range strings.Split(strings.TrimRight(tail, "\n"), "\n") {
+		fmt.Fprintf(w, "  | %s\n", l)
+	}
 }
 
 func explain(err error) (msg, hint string, code int) {
@@ -72,7 +83,23 @@ func explain(err error) (msg, hint string, code int) {
 		partial  *scaleway.PartialError
 		resolve  *sshprovider.ResolveError
 		decrypt  *secrets.DecryptError
+		hosts    *deploy.HostsError
+		confirm  *deploy.ConfirmError
+		gen      *deploy.GenerationError
 	)
+	// Errors of push, generations and rollback carry their own hint; a
+	// several-host error unwraps to every host's, so it goes first.
+	var hinted interface{ Hint() string }
+	switch {
+	case errors.As(err, &hosts):
+		return msg, hosts.Hint(), exitError
+	case errors.As(err, &confirm):
+		return msg, confirm.Hint(), exitReboot
+	case errors.As(err, &gen):
+		return msg, gen.Hint(), exitUsage
+	case !errors.Is(err, context.Canceled) && errors.As(err, &hinted):
+		return msg, hinted.Hint(), exitError
+	}
 	switch {
 	case errors.As(err, &usage):
 		return msg, "", exitUsage

@@ -34,7 +34,7 @@ the user config directory. Keys are the flag names.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.Workspace, "workspace", "w", ".", "workspace directory (keys, known_hosts, hosts/)")
-	root.AddCommand(newSSHCmd(g), newScalewayCmd(g), newCloneCmd(g), newDestroyCmd(g), newStatusCmd(g), newSecretsCmd(g))
+	root.AddCommand(newSSHCmd(g), newScalewayCmd(g), newCloneCmd(g), newDestroyCmd(g), newPushCmd(g), newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g))
 	return root
 }
 

@@ -13,8 +13,13 @@ import (
 // Require skips t when qemu-system-x86_64 or debootstrap is missing, unless
 // BOOTSTRAP_E2E_REQUIRE=1, in which case it fails t instead. Other missing tools (qemu-img,
 // cloud-localds, mkfs.ext4) are errors from EnsureImage or Start, not reasons to skip.
+//
+// With -short (make unit) it always skips: VM tests belong to make e2e.
 func Require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real-VM test: skipped with -short (run make e2e)")
+	}
 	var missing []string
 	for _, tool := range []string{"qemu-system-x86_64", "debootstrap"} {
 		if _, err := exec.LookPath(tool); err != nil {

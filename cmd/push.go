@@ -1,0 +1,441 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"bootstrap/bootstrap"
+	"bootstrap/deploy"
+	"bootstrap/secrets"
+	"bootstrap/workspace"
+)
+
+// PushOptions are the inputs of `bootstrap push`.
+type PushOptions struct {
+	Names            []string
+	All              bool
+	DryRun           bool
+	Boot             bool
+	Upgrade          bool
+	Parallel         int
+	ConfirmTimeout   time.Duration
+	Timeout          time.Duration
+	SecretIdentities []string
+
+	global *globalOptions
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// DefaultPushTimeout bounds a whole push: a build on the host can be long.
+const DefaultPushTimeout = time.Hour
+
+func newPushCmd(g *globalOptions) *cobra.Command {
+	o := &PushOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "push NAME... | --all",
+		Short: "Copy hosts/NAME/*.nix to the host's /etc/nixos and nixos-rebuild there",
+		Long: `Push a bootstrapped host's configuration: show a unified diff of hosts/NAME/*.nix
+against the host's /etc/nixos (its top-level *.nix files, the ones bootstrap copies
+back), upload the changed files atomically (and delete the ones the workspace no
+longer has), write the host's secrets as "secrets push" does, and run nixos-rebuild
+switch on the host: the build happens there, with the host's own channel, and
+/etc/nixos stays what the host runs. Its output goes to hosts/NAME/bootstrap.log.
+
+If the build or the activation fails, the host is put back: the generation that ran
+before, and /etc/nixos as it was. A copy of /etc/nixos is kept on the host for every
+generation push makes (` + deploy.CopiesDir + `/N), for "bootstrap rollback".
+
+After a switch, a new SSH connection with the deploy key must succeed; if it does
+not, push says so and prints the rollback command. With --confirm-timeout D a
+rollback is armed on the host (a systemd timer) after the build and before the
+activation, and cancelled only once that new connection succeeded within D: a
+configuration that breaks SSH or networking rolls itself back.
+
+Several hosts (or --all: every bootstrapped host) are pushed in parallel, at most
+--parallel at a time, each with its lines of progress, then a summary.`,
+		Example: `  bootstrap push web-1
+  bootstrap push web-1 --dry-run              # diff, and what activating would do
+  bootstrap push web-1 --confirm-timeout 2m   # roll back by itself if SSH breaks
+  bootstrap push web-1 --boot --upgrade       # newest channel, active after the next reboot
+  bootstrap push --all --parallel 8`,
+		ValidArgsFunction: hostNames(g),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return applySettings(cmd, g)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Names = args
+			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return runPush(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.All, "all", false, "push every bootstrapped host of the workspace")
+	f.BoolVar(&o.DryRun, "dry-run", false, "show the diff and what activating would do (nixos-rebuild dry-activate of a staged copy); change nothing")
+	f.BoolVar(&o.Boot, "boot", false, "nixos-rebuild boot: the new configuration becomes active at the next reboot")
+	f.BoolVar(&o.Upgrade, "upgrade", false, "nixos-rebuild --upgrade: update the host's channel first")
+	f.IntVar(&o.Parallel, "parallel", 4, "at most this many hosts at once")
+	f.DurationVar(&o.ConfirmTimeout, "confirm-timeout", 0, "roll back on the host by itself unless a new SSH connection succeeds within this after the switch (e.g. 2m)")
+	f.DurationVar(&o.Timeout, "timeout", DefaultPushTimeout, "overall time limit")
+	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
+	return cmd
+}
+
+// action checks the flags and says what nixos-rebuild does.
+func (o *PushOptions) action() (deploy.Options, error) {
+	opts := deploy.Options{Action: deploy.Switch, Upgrade: o.Upgrade, ConfirmTimeout: o.ConfirmTimeout}
+	switch {
+	case len(o.Names) == 0 && !o.All:
+		return opts, usagef("name the hosts to push (bootstrap push NAME...), or pass --all")
+	case len(o.Names) > 0 && o.All:
+		return opts, usagef("--all pushes every host: name no hosts with it")
+	case o.DryRun && o.Boot:
+		return opts, usagef("--dry-run shows what a switch would do: leave out --boot")
+	case o.DryRun && o.Upgrade:
+		return opts, usagef("--dry-run changes nothing on the host, and --upgrade updates its channel: leave out one")
+	case o.ConfirmTimeout < 0:
+		return opts, usagef("--confirm-timeout must be positive")
+	case o.ConfirmTimeout > 0 && (o.DryRun || o.Boot):
+		return opts, usagef("--confirm-timeout guards a switch: --dry-run and --boot activate nothing")
+	case o.ConfirmTimeout > 0 && o.ConfirmTimeout < 10*time.Second:
+		return opts, usagef("--confirm-timeout %s is too short to activate and reconnect: give at least 10s", o.ConfirmTimeout)
+	case o.Parallel < 1:
+		return opts, usagef("--parallel must be at least 1")
+	case o.Timeout <= 0:
+		return opts, usagef("--timeout must be positive")
+	}
+	switch {
+	case o.DryRun:
+		opts.Action = deploy.DryActivate
+	case o.Boot:
+		opts.Action = deploy.Boot
+	}
+	return opts, nil
+}
+
+// deployHost is a workspace host that can be pushed to.
+type deployHost struct {
+	name string
+	rec  *bootstrap.Record
+}
+
+// loadDeployHost loads a bootstrapped host's record; a host that is not
+// (yet) NixOS is a usage error.
+func loadDeployHost(ws *workspace.Workspace, name string) (deployHost, error) {
+	if err := workspace.ValidName(name); err != nil {
+		return deployHost{}, &UsageError{Msg: err.Error()}
+	}
+	rec, ok, err := bootstrap.LoadRecord(ws, name)
+	if err != nil {
+		return deployHost{}, err
+	}
+	if !ok {
+		return deployHost{}, usagef("no host %s in workspace %s (no %s): bootstrap it first", name, ws.Dir, ws.Rel(ws.HostFile(name, "state.json")))
+	}
+	if !rec.Complete() || rec.Address == "" {
+		return deployHost{}, usagef("%s has not finished bootstrapping (%s): run its bootstrap again to resume", name, where(rec))
+	}
+	return deployHost{name: name, rec: rec}, nil
+}
+
+// dialer connects to h with the deploy key and its pinned host key.
+func dialer(ws *workspace.Workspace, h deployHost) deploy.Dialer {
+	return func(ctx context.Context) (deploy.Remote, error) {
+		c, err := dialHost(ctx, ws, h.rec)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// openHostLog appends to hosts/NAME/bootstrap.log (0600) after a header line.
+func openHostLog(ws *workspace.Workspace, name, what string) (*os.File, error) {
+	path := ws.HostFile(name, "bootstrap.log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	fmt.Fprintf(f, "\n#### bootstrap %s at %s\n", what, time.Now().UTC().Format(time.RFC3339))
+	return f, nil
+}
+
+// localFiles reads hosts/NAME/*.nix (regular files at the top level).
+func localFiles(ws *workspace.Workspace, name string) (map[string][]byte, error) {
+	paths, err := filepath.Glob(filepath.Join(ws.HostDir(name), "*.nix"))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", ws.Rel(p), err)
+		}
+		files[filepath.Base(p)] = data
+	}
+	if _, ok := files["configuration.nix"]; !ok {
+		return nil, usagef("%s has no configuration.nix: nothing to push (bootstrap copies the host's files there)", ws.Rel(ws.HostDir(name)))
+	}
+	return files, nil
+}
+
+// pushHosts resolves the names (or --all) to bootstrapped hosts.
+func (o *PushOptions) pushHosts(ws *workspace.Workspace) ([]deployHost, error) {
+	var hosts []deployHost
+	if o.All {
+		names, err := ws.Hosts()
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			h, err := loadDeployHost(ws, n)
+			var usage *UsageError
+			if errors.As(err, &usage) {
+				fmt.Fprintf(o.stderr, "note: skipping %s: %v\n", n, err)
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			hosts = append(hosts, h)
+		}
+		if len(hosts) == 0 {
+			return nil, usagef("no bootstrapped host in workspace %s: nothing to push", ws.Dir)
+		}
+		return hosts, nil
+	}
+	seen := map[string]bool{}
+	for _, n := range o.Names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		h, err := loadDeployHost(ws, n)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+func runPush(ctx context.Context, o *PushOptions) error {
+	opts, err := o.action()
+	if err != nil {
+		return err
+	}
+	ws, err := workspace.Open(o.global.Workspace)
+	if err != nil {
+		return err
+	}
+	hosts, err := o.pushHosts(ws)
+	if err != nil {
+		return err
+	}
+	targets := make([]deploy.Target, len(hosts))
+	for i, h := range hosts {
+		files, err := localFiles(ws, h.name)
+		if err != nil {
+			return err
+		}
+		targets[i] = deploy.Target{Name: h.name, Files: files, Dial: dialer(ws, h)}
+	}
+	// Secrets: all decrypted before any host is contacted, or nothing is pushed.
+	if !o.DryRun {
+		values, err := o.decryptSecrets(ws, targets)
+		for _, v := range values {
+			defer secrets.Wipe(v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	for i := range targets {
+		f, err := openHostLog(ws, targets[i].Name, "push "+targets[i].Name+" ("+string(opts.Action)+")")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		targets[i].Log = f
+	}
+	width := 0
+	for _, t := range targets {
+		width = max(width, len(t.Name))
+	}
+	p := &progress{w: o.stdout, width: width}
+	opts.Report = p
+	outcomes := deploy.PushAll(ctx, targets, opts, o.Parallel)
+	return o.summarize(outcomes, opts.Action)
+}
+
+// decryptSecrets decrypts every target's secrets into it, loading the
+// identities once and only when some host has secrets. It returns the
+// decrypted maps (for wiping) even on error.
+func (o *PushOptions) decryptSecrets(ws *workspace.Workspace, targets []deploy.Target) ([]map[string][]byte, error) {
+	store := secrets.Store{WorkspaceDir: ws.Dir}
+	var ids []age.Identity
+	var loaded bool
+	var all []map[string][]byte
+	for i, t := range targets {
+		entries, err := store.List(t.Name)
+		if err != nil {
+			return all, err
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		if !loaded {
+			ids, err = secrets.LoadIdentitiesWithPassphrase(o.SecretIdentities, func(path string) ([]byte, error) {
+				return passphrasePrompt(path, o.stderr)()
+			})
+			if err != nil {
+				return all, &UsageError{Msg: "secrets: " + err.Error()}
+			}
+			loaded = true
+		}
+		values, err := store.DecryptAll(t.Name, ids)
+		if err != nil {
+			return all, fmt.Errorf("nothing pushed: %w", err)
+		}
+		all = append(all, values)
+		meta, err := store.Meta(t.Name)
+		if err != nil {
+			return all, &UsageError{Msg: err.Error()}
+		}
+		targets[i].Secrets, targets[i].SecretMeta = values, meta
+	}
+	return all, nil
+}
+
+// summarize prints what happened to each host (a summary for several) and
+// returns the error to report.
+func (o *PushOptions) summarize(outcomes []deploy.Outcome, action deploy.Action) error {
+	for _, oc := range outcomes {
+		if oc.Err == nil && oc.Result.DryActivate != "" {
+			fmt.Fprintf(o.stdout, "%s: nixos-rebuild dry-activate says:\n", oc.Result.Host)
+			for _, l := range strings.Split(oc.Result.DryActivate, "\n") {
+				fmt.Fprintf(o.stdout, "  %s\n", l)
+			}
+		}
+	}
+	if len(outcomes) == 1 {
+		oc := outcomes[0]
+		if oc.Err != nil {
+			return pushError(oc)
+		}
+		fmt.Fprintf(o.stdout, "done: %s %s\n", oc.Result.Host, outcomeLine(oc.Result, action))
+		return nil
+	}
+	var failed []string
+	var errs []error
+	for _, oc := range outcomes {
+		if oc.Err != nil {
+			failed = append(failed, oc.Result.Host)
+			errs = append(errs, pushError(oc))
+		}
+	}
+	fmt.Fprintf(o.stdout, "summary: %d of %d host(s) pushed\n", len(outcomes)-len(failed), len(outcomes))
+	width := 0
+	for _, oc := range outcomes {
+		width = max(width, len(oc.Result.Host))
+	}
+	for _, oc := range outcomes {
+		line := outcomeLine(oc.Result, action)
+		if oc.Err != nil {
+			line = "FAILED: " + firstLine(oc.Err.Error())
+		}
+		fmt.Fprintf(o.stdout, "  %-*s  %s\n", width, oc.Result.Host, line)
+	}
+	if len(failed) > 0 {
+		return &deploy.HostsError{Failed: failed, Total: len(outcomes), Errs: errs}
+	}
+	return nil
+}
+
+// pushError makes an interruption name the host (the renderer says
+// "interrupted during push of NAME").
+func pushError(oc deploy.Outcome) error {
+	if errors.Is(oc.Err, context.Canceled) {
+		return &bootstrap.StepError{Step: "push", Host: oc.Result.Host, Err: oc.Err}
+	}
+	return oc.Err
+}
+
+func outcomeLine(r *deploy.Result, action deploy.Action) string {
+	files := ""
+	if len(r.Changes) > 0 {
+		files = " (" + deploy.Summary(r.Changes) + ")"
+	}
+	switch {
+	case action == deploy.DryActivate && len(r.Changes) == 0:
+		return "dry run: no file differs; nothing changed"
+	case action == deploy.DryActivate:
+		return fmt.Sprintf("dry run: %d file(s) differ%s; nothing changed", len(r.Changes), files)
+	case r.UpToDate:
+		return fmt.Sprintf("up to date on generation %d", r.After)
+	case r.After == r.Before:
+		return fmt.Sprintf("still generation %d, the same system%s", r.After, files)
+	case action == deploy.Boot:
+		return fmt.Sprintf("generation %d (was %d) from the next boot%s", r.After, r.Before, files)
+	}
+	return fmt.Sprintf("switched to generation %d (was %d)%s in %s", r.After, r.Before, files, r.Took.Round(100*time.Millisecond))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// progress prints deploy's progress: each host's diff as one block, and
+// one line per step, "NAME  STEP  message".
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	width int
+}
+
+func (p *progress) Diff(host, diff string) {
+	if diff == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	io.WriteString(p.w, diff)
+}
+
+func (p *progress) Step(host, step, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%-*s  %-8s %s\n", p.width, host, step, msg)
+}
+
+// hostNames completes workspace host names.
+func hostNames(g *globalOptions) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		ws, err := workspace.Open(g.Workspace)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		names, _ := ws.Hosts()
+		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(args, n) })
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,221 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"strings"
+	"time"
+
+	"bootstrap/remote"
+)
+
+// Paths on the host.
+const (
+	// NixOSDir is the configuration nixos-rebuild builds. Push manages its
+	// top-level *.nix files, the ones bootstrap's capture copies back.
+	NixOSDir = "/etc/nixos"
+	// SystemProfile is the system profile whose generations nix-env lists.
+	SystemProfile = "/nix/var/nix/profiles/system"
+	// CopiesDir holds CopiesDir/N/*.nix: /etc/nixos as it was when
+	// generation N was made by push (root only). Rollback restores them.
+	CopiesDir = "/var/lib/bootstrap/etc-nixos"
+	// confirmDir holds the scripts of armed confirm timers.
+	confirmDir = "/var/lib/bootstrap/confirm"
+	// runDir holds a push's job and confirmation state (tmpfs: gone at reboot).
+	runDir = "/run/bootstrap-deploy"
+	// stagingPrefix + id is the scratch copy of /etc/nixos --dry-run builds.
+	stagingPrefix = "/var/lib/bootstrap/staging-"
+)
+
+// Runner runs a shell command line on the host as root.
+type Runner interface {
+	Run(ctx context.Context, cmd string, stdout, stderr io.Writer) error
+}
+
+// Remote is what deploy needs of an SSH connection (*remote.Client).
+// WriteFile must replace the file atomically.
+type Remote interface {
+	Runner
+	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	Close() error
+}
+
+// Dialer opens a fresh connection to the host as root, with the deploy key
+// and the pinned host key, retrying until ctx ends.
+type Dialer func(ctx context.Context) (Remote, error)
+
+func quote(s string) string { return remote.Quote(s) }
+
+// listFilesCmd prints the names of /etc/nixos's top-level *.nix files.
+func listFilesCmd() string {
+	return fmt.Sprintf("find %s -mindepth 1 -maxdepth 1 -type f -name '*.nix' -printf '%%f\\n'", NixOSDir)
+}
+
+// removeCmd deletes files of /etc/nixos by base name.
+func removeCmd(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quote(NixOSDir + "/" + n)
+	}
+	return "rm -f -- " + strings.Join(q, " ")
+}
+
+// rebuildArgs is nixos-rebuild's command line (PATH lookup: the host's own
+// nixos-rebuild, on its own channel).
+func rebuildArgs(action Action, upgrade bool, extra ...string) string {
+	args := []string{"nixos-rebuild", string(action)}
+	if upgrade {
+		args = append(args, "--upgrade")
+	}
+	for _, a := range extra {
+		args = append(args, quote(a))
+	}
+	return strings.Join(args, " ")
+}
+
+// jobCmd runs inner as job id: it records its pid (the session's process
+// group: sshd makes each session a process group leader) so another
+// connection can wait for it or stop it, and its exit status when done.
+func jobCmd(id, inner string) string {
+	d := runDir + "/" + id
+	return fmt.Sprintf("mkdir -p %s && echo $$ > %s.pid || exit; %s; rc=$?; echo $rc > %s.rc; exit $rc",
+		runDir, d, inner, d)
+}
+
+// waitJobCmd waits for job id to end and prints its exit status, or "gone"
+// when it ended without recording one (killed).
+func waitJobCmd(id string) string {
+	d := runDir + "/" + id
+	return fmt.Sprintf(`pid=$(cat %[1]s.pid 2>/dev/null); while [ ! -e %[1]s.rc ] && [ -n "$pid" ] && kill -0 -- "-$pid" 2>/dev/null; do sleep 1; done; cat %[1]s.rc 2>/dev/null || echo gone`, d)
+}
+
+// stopJobCmd stops job id's process group (SIGTERM), waits up to a minute
+// for it to end and prints its exit status or "gone", like waitJobCmd.
+func stopJobCmd(id string) string {
+	d := runDir + "/" + id
+	return fmt.Sprintf(`pid=$(cat %[1]s.pid 2>/dev/null); if [ -n "$pid" ] && [ ! -e %[1]s.rc ]; then kill -TERM -- "-$pid" 2>/dev/null; fi; i=0; while [ ! -e %[1]s.rc ] && [ -n "$pid" ] && kill -0 -- "-$pid" 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; cat %[1]s.rc 2>/dev/null || echo gone`, d)
+}
+
+// copyDir is where the copy of /etc/nixos for generation n is kept.
+func copyDir(n int) string { return fmt.Sprintf("%s/%d", CopiesDir, n) }
+
+// keepCopyCmd copies /etc/nixos/*.nix to copyDir(n), replacing it in one
+// rename; with onlyIfMissing an existing copy is kept.
+func keepCopyCmd(n int, onlyIfMissing bool) string {
+	dst := copyDir(n)
+	tmp := fmt.Sprintf("%s/.%d.tmp", CopiesDir, n)
+	cmd := fmt.Sprintf(`install -d -m 0700 %[1]s && rm -rf %[2]s && mkdir %[2]s && for f in %[3]s/*.nix; do if [ -f "$f" ]; then cp -p -- "$f" %[2]s/ || exit; fi; done && rm -rf %[4]s && mv %[2]s %[4]s`,
+		CopiesDir, tmp, NixOSDir, dst)
+	if onlyIfMissing {
+		return fmt.Sprintf("[ -d %s ] || { %s; }", dst, cmd)
+	}
+	return cmd
+}
+
+// pruneCopiesCmd deletes the copies of generations that no longer exist
+// (garbage collected).
+func pruneCopiesCmd() string {
+	return fmt.Sprintf(`for d in %s/*; do n=${d##*/}; case $n in ''|*[!0-9]*) continue ;; esac; [ -e %s-$n-link ] || rm -rf -- "$d"; done; true`,
+		CopiesDir, SystemProfile)
+}
+
+// restoreCopyScript makes /etc/nixos's top-level *.nix files those of
+// copyDir(n), each replaced atomically; it says so when there is no copy or
+// a file could not be restored, and goes on (the activation comes next).
+func restoreCopyScript(n int) string {
+	src := copyDir(n)
+	return fmt.Sprintf(`if [ -d %[1]s ]; then
+  for f in %[2]s/*.nix; do [ -f "$f" ] || continue; [ -f %[1]s/"${f##*/}" ] || rm -f -- "$f"; done
+  ok=1
+  for f in %[1]s/*.nix; do [ -f "$f" ] || continue; t=%[2]s/."${f##*/}".bootstrap-tmp; cp -p -- "$f" "$t" && mv -f -- "$t" %[2]s/"${f##*/}" || ok=""; done
+  if [ -n "$ok" ]; then echo "restored %[2]s from %[1]s"; else echo "could not restore all of %[2]s from %[1]s" >&2; fi
+else
+  echo "no copy of %[2]s was kept for generation %[3]d: %[2]s left as it is"
+fi`, src, NixOSDir, n)
+}
+
+// RollbackCommand is what switches the host to generation n by hand (e.g.
+// from its console): the profile, then the activation.
+func RollbackCommand(n int) string {
+	return fmt.Sprintf("nix-env -p %s --switch-generation %d && %s/bin/switch-to-configuration switch", SystemProfile, n, SystemProfile)
+}
+
+// rollbackScript switches the profile to generation n, restores the copy of
+// /etc/nixos kept for it, then runs switch-to-configuration (switch, or
+// boot: make it the next boot's default without activating it). It exits
+// 3 when n does not exist and with switch-to-configuration's status.
+func rollbackScript(n int, activation string) string {
+	return fmt.Sprintf(`nix-env -p %[1]s --switch-generation %[2]d || exit 3
+%[3]s
+%[1]s/bin/switch-to-configuration %[4]s`, SystemProfile, n, restoreCopyScript(n), activation)
+}
+
+// confirmTimer is the rollback armed on the host before a switch: unless
+// push confirms a fresh connection within After, systemd runs the script,
+// which switches back to generation Gen and its /etc/nixos.
+type confirmTimer struct {
+	ID    string
+	Host  string
+	Gen   int
+	After time.Duration
+}
+
+func (c confirmTimer) unit() string       { return "bootstrap-confirm-" + c.ID }
+func (c confirmTimer) scriptPath() string { return confirmDir + "/" + c.ID + ".sh" }
+func (c confirmTimer) decided() string    { return runDir + "/" + c.ID + ".decided" }
+func (c confirmTimer) rcFile() string     { return runDir + "/" + c.ID + ".rollback-rc" }
+
+// script is run by the timer. Whoever creates the decided directory first,
+// this script or push confirming, decides; the script then waits for the
+// switch job to end (a slow activation is not cut) and rolls back.
+func (c confirmTimer) script(now time.Time) string {
+	job := runDir + "/" + c.ID
+	return fmt.Sprintf(`#!/bin/sh
+# Armed by bootstrap push on %[1]s at %[2]s: unless the push confirms a new SSH
+# connection within %[3]s, switch back to generation %[4]d and its /etc/nixos.
+mkdir -p %[5]s
+mkdir %[6]s 2>/dev/null || exit 0
+echo "bootstrap: the push was not confirmed within %[3]s: rolling back to generation %[4]d"
+pid=$(cat %[7]s.pid 2>/dev/null)
+while [ ! -e %[7]s.rc ] && [ -n "$pid" ] && kill -0 -- "-$pid" 2>/dev/null; do sleep 1; done
+(
+%[8]s
+)
+rc=$?
+echo $rc > %[9]s
+rm -f -- %[10]s
+exit $rc
+`, c.Host, now.UTC().Format(time.RFC3339), c.After, c.Gen, runDir, c.decided(), job, rollbackScript(c.Gen, "switch"), c.rcFile(), c.scriptPath())
+}
+
+// armCmd starts the transient timer (systemd-run), with the login PATH so
+// the script finds nix-env; timer and service are unloaded once done.
+func (c confirmTimer) armCmd() string {
+	secs := int(math.Ceil(c.After.Seconds()))
+	return fmt.Sprintf(`mkdir -p %s && systemd-run --quiet --collect --unit=%s --description=%s --on-active=%ds --timer-property=AccuracySec=1s --timer-property=RemainAfterElapse=no --setenv=PATH="$PATH" /bin/sh %s`,
+		runDir, c.unit(), quote(fmt.Sprintf("bootstrap push: roll back to generation %d unless confirmed", c.Gen)), secs, c.scriptPath())
+}
+
+// Outcomes of confirmCmd.
+const (
+	confirmed = "confirmed"
+	tooLate   = "too-late"
+)
+
+// confirmCmd decides for the push: it stops the timer and prints
+// "confirmed", or prints "too-late" when the timer's rollback already began.
+func (c confirmTimer) confirmCmd() string {
+	return fmt.Sprintf(`mkdir -p %[1]s; if mkdir %[2]s 2>/dev/null; then systemctl stop %[3]s.timer 2>/dev/null; rm -f -- %[4]s; echo %[5]s; else echo %[6]s; fi`,
+		runDir, c.decided(), c.unit(), c.scriptPath(), confirmed, tooLate)
+}
+
+// waitRollbackCmd waits up to limit for the timer's rollback to finish and
+// prints its exit status, or "pending".
+func (c confirmTimer) waitRollbackCmd(limit time.Duration) string {
+	return fmt.Sprintf(`i=0; while [ ! -e %[1]s ] && [ $i -lt %[2]d ]; do sleep 1; i=$((i+1)); done; cat %[1]s 2>/dev/null || echo pending`,
+		c.rcFile(), int(limit.Seconds()))
+}

@@ -1,0 +1,374 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
+
+	"bootstrap/deploy"
+	"bootstrap/e2e/standin"
+	"bootstrap/e2e/vm"
+)
+
+// Loopback addresses of the push test's VMs.
+const (
+	addrPushA = "127.0.0.30"
+	addrPushB = "127.0.0.31"
+)
+
+// bootHosts boots Debian VMs on addrs at the same time and waits for their sshd (bootHost,
+// in parallel).
+func bootHosts(t *testing.T, addrs ...string) []*host {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	hosts := make([]*host, len(addrs))
+	for i, addr := range addrs {
+		keyPath, _, keyLine := newKey(t, t.TempDir(), "operator")
+		_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostPub, err := ssh.NewPublicKey(hostPriv.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ud, err := vm.UserData([]string{keyLine}, hostPriv, "debian")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := vm.Boot(t, ctx, vm.Config{Addr: addr, UserData: append(bytes.TrimRight(ud, "\n"), '\n')})
+		hosts[i] = &host{vm: v, addr: addr, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
+	}
+	for _, h := range hosts {
+		if err := h.vm.WaitSSH(ctx); err != nil {
+			t.Fatalf("vm %s: %v", h.addr, err)
+		}
+	}
+	return hosts
+}
+
+// runAll runs bootstrap commands at the same time (each args list in env envs[i]).
+func runAll(t *testing.T, ctx context.Context, envs []*env, args [][]string) []result {
+	t.Helper()
+	out := make([]result, len(args))
+	errs := make([]error, len(args))
+	var wg sync.WaitGroup
+	for i := range args {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := envs[i].command(ctx, args[i]...)
+			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			start := time.Now()
+			err := cmd.Run()
+			out[i] = result{stdout: o.String(), stderr: e.String(), took: time.Since(start)}
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				out[i].code = ee.ExitCode()
+			case err != nil:
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("run bootstrap %s: %v", strings.Join(args[i], " "), err)
+		}
+		t.Logf("bootstrap %s -> exit %d in %s", strings.Join(args[i], " "), out[i].code, out[i].took.Round(time.Millisecond))
+	}
+	return out
+}
+
+// copyTree copies the regular files and directories under src to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(target, info.Mode().Perm())
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// generations runs `bootstrap generations NAME --json`.
+func (e *env) generations(ctx context.Context, name string) []deploy.Generation {
+	e.t.Helper()
+	r := e.run(ctx, "generations", name, "--json")
+	if r.code != 0 {
+		e.t.Fatalf("generations %s: got %s", name, r)
+	}
+	var gens []deploy.Generation
+	if err := json.Unmarshal([]byte(r.stdout), &gens); err != nil {
+		e.t.Fatalf("generations %s --json: %v\n%s", name, err, r.stdout)
+	}
+	return gens
+}
+
+// assertGenerations checks the host's generation numbers, the current one, and which have a
+// copy of /etc/nixos.
+func assertGenerations(t *testing.T, gens []deploy.Generation, want []int, current int, kept []int) {
+	t.Helper()
+	var got, gotKept []int
+	cur := 0
+	for _, g := range gens {
+		got = append(got, g.Number)
+		if g.Current {
+			cur = g.Number
+		}
+		if g.Config {
+			gotKept = append(gotKept, g.Number)
+		}
+		if time.Since(g.Date) > time.Hour || time.Until(g.Date) > time.Minute {
+			t.Errorf("generation %d: got date %s, want about now", g.Number, g.Date)
+		}
+	}
+	if !equalInts(got, want) || cur != current || !equalInts(gotKept, kept) {
+		t.Errorf("got generations %v current %d copies %v, want %v current %d copies %v", got, cur, gotKept, want, current, kept)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hostFile reads /etc/nixos/NAME on h; "" when it does not exist.
+func (e *env) hostFile(h *host, name string) string {
+	e.t.Helper()
+	out, err := e.openssh(h, "cat /etc/nixos/"+name+" 2>/dev/null || true")
+	if err != nil {
+		e.t.Fatalf("read /etc/nixos/%s on %s: %v\n%s", name, h.addr, err, out)
+	}
+	return out
+}
+
+func writeWS(t *testing.T, e *env, name, file, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(e.ws, "hosts", name, file), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPushGenerationsRollback bootstraps two hosts with the stand-ins, then pushes changes,
+// a failing build, a failing activation, a switch that breaks SSH under --confirm-timeout,
+// rollbacks, and both hosts in parallel.
+func TestPushGenerationsRollback(t *testing.T) {
+	vm.Require(t)
+	t.Parallel()
+	hosts := bootHosts(t, addrPushA, addrPushB)
+	a, b := hosts[0], hosts[1]
+	ctx := ctxFor(t, 30*time.Minute)
+
+	// Bootstrap both at once: b in a workspace of its own with the same deploy key, merged
+	// into e's afterwards (one workspace's known_hosts must not be written by two runs).
+	e, eb := newEnv(t), newEnv(t)
+	keys := filepath.Join(e.ws, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	newKey(t, keys, "deploy_ed25519")
+	copyTree(t, keys, filepath.Join(eb.ws, "keys"))
+	rs := runAll(t, ctx, []*env{e, eb}, [][]string{
+		a.sshArgs("nixos-24.11", "--name", "web-1"),
+		b.sshArgs("nixos-24.11", "--name", "web-2"),
+	})
+	for _, r := range rs {
+		if r.code != 0 {
+			t.Fatalf("bootstrap: got %s", r)
+		}
+	}
+	copyTree(t, filepath.Join(eb.ws, "hosts", "web-2"), filepath.Join(e.ws, "hosts", "web-2"))
+	f, err := os.OpenFile(e.ws+"/known_hosts", os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(readFile(t, filepath.Join(eb.ws, "known_hosts")))
+	f.Close()
+
+	// Generation 1 is what the infect built.
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1}, 1, nil)
+	hostNix := filepath.Join(e.ws, "hosts", "web-1", "host.nix")
+	original := readFile(t, hostNix)
+	if got := e.hostFile(a, "host.nix"); got != original {
+		t.Fatalf("host.nix on the host differs from the workspace before any push")
+	}
+
+	// 1. A change: the diff is shown, /etc/nixos updated, generation 2 made.
+	change1 := original + "# bootstrap push e2e: first change\n"
+	writeWS(t, e, "web-1", "host.nix", change1)
+	writeWS(t, e, "web-1", "extra.nix", "{ ... }: { }\n")
+	r := e.run(ctx, "push", "web-1")
+	if r.code != 0 {
+		t.Fatalf("push: got %s", r)
+	}
+	for _, want := range []string{"--- web-1:/etc/nixos/host.nix\n+++ hosts/web-1/host.nix\n", "+# bootstrap push e2e: first change\n",
+		"--- /dev/null\n+++ hosts/web-1/extra.nix\n", "done: web-1 switched to generation 2 (was 1)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("push output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if got := e.hostFile(a, "host.nix"); got != change1 {
+		t.Errorf("got host.nix on the host %q, want the pushed one", got)
+	}
+	if got := e.hostFile(a, "extra.nix"); got != "{ ... }: { }\n" {
+		t.Errorf("got extra.nix on the host %q, want it uploaded", got)
+	}
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2}, 2, []int{1, 2})
+	if log := readFile(t, filepath.Join(e.ws, "hosts", "web-1", "bootstrap.log")); !strings.Contains(log, "$ nixos-rebuild switch") || !strings.Contains(log, "activating the configuration") {
+		t.Errorf("bootstrap.log lacks the nixos-rebuild run:\n%s", log)
+	}
+	r = e.run(ctx, "push", "web-1")
+	if r.code != 0 || !strings.Contains(r.stdout, "up to date on generation 2") {
+		t.Errorf("push without changes: got %s", r)
+	}
+
+	// 2. A dry run shows the diff and changes nothing.
+	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerBreakSSH+"\n")
+	r = e.run(ctx, "push", "web-1", "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "+"+standin.MarkerBreakSSH) || !strings.Contains(r.stdout, "would stop the following units: sshd.service") {
+		t.Errorf("dry run: got %s", r)
+	}
+	if got := e.hostFile(a, "host.nix"); got != change1 {
+		t.Errorf("a dry run changed host.nix on the host: %q", got)
+	}
+
+	// 3. A failing build leaves /etc/nixos as it was, on generation 2.
+	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerRebuildFail+"\n")
+	r = e.run(ctx, "push", "web-1")
+	if r.code == 0 || !strings.Contains(r.stderr, "nixos-rebuild switch on web-1 failed (exit status 1) in the build; /etc/nixos restored, on generation 2") {
+		t.Errorf("failing build: got %s", r)
+	}
+	if got := e.hostFile(a, "host.nix"); got != change1 {
+		t.Errorf("after a failing build got host.nix on the host %q, want the one of generation 2", got)
+	}
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2}, 2, []int{1, 2})
+
+	// 4. A failing activation goes back to generation 2 (the new one, 3, stays listed).
+	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerActivationFail+"\n")
+	r = e.run(ctx, "push", "web-1")
+	if r.code == 0 || !strings.Contains(r.stderr, "in the activation; switched back to generation 2") {
+		t.Errorf("failing activation: got %s", r)
+	}
+	if got := e.hostFile(a, "host.nix"); got != change1 {
+		t.Errorf("after a failing activation got host.nix on the host %q, want the one of generation 2", got)
+	}
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2, 3}, 2, []int{1, 2})
+
+	// 5. Rollback to a named generation restores its /etc/nixos; a missing one is refused.
+	r = e.run(ctx, "rollback", "web-1", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "done: web-1 rolled back to generation 1 (was 2)") {
+		t.Fatalf("rollback to 1: got %s", r)
+	}
+	if got := e.hostFile(a, "host.nix"); got != original {
+		t.Errorf("after the rollback got host.nix on the host %q, want generation 1's", got)
+	}
+	if got := e.hostFile(a, "extra.nix"); got != "" {
+		t.Errorf("after the rollback extra.nix is still on the host: %q", got)
+	}
+	r = e.run(ctx, "rollback", "web-1", "42")
+	if r.code == 0 || !strings.Contains(r.stderr, "web-1 has no generation 42 (it has 1, 2, 3)") {
+		t.Errorf("rollback to 42: got %s", r)
+	}
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2, 3}, 1, []int{1, 2})
+
+	// 6. A switch that breaks SSH, with --confirm-timeout: the host comes back by itself on
+	// generation 1, with its /etc/nixos.
+	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerBreakSSH+"\n")
+	r = e.run(ctx, "push", "web-1", "--confirm-timeout", "20s")
+	if r.code == 0 || !strings.Contains(r.stderr, "web-1 did not answer a new SSH connection within 20s of switching to generation 4: it rolled back to generation 1 by itself") {
+		t.Errorf("broken ssh: got %s", r)
+	}
+	if r.took < 20*time.Second {
+		t.Errorf("broken ssh: gave up after %s, before the confirm timeout", r.took)
+	}
+	if got := e.hostFile(a, "host.nix"); got != original {
+		t.Errorf("after the rollback by itself got host.nix on the host %q, want generation 1's", got)
+	}
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2, 3, 4}, 1, []int{1, 2})
+	if out, err := e.openssh(a, "systemctl list-timers --all --no-legend 'bootstrap-confirm-*' | wc -l"); err != nil || strings.TrimSpace(out) != "0" {
+		t.Errorf("confirm timers left on the host: %q, %v", out, err)
+	}
+
+	// 7. Both hosts at once, with a confirm timeout that is disarmed; web-2's new secret is
+	// written too.
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.home, ".config", "bootstrap"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.home, ".config", "bootstrap", "age.txt"), []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.ws, "recipients.txt"), []byte(id.Recipient().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const token = "token-for-web-2-8c1f"
+	set := e.command(ctx, "secrets", "set", "web-2", "api-token", "-")
+	set.Stdin = strings.NewReader(token)
+	if out, err := set.CombinedOutput(); err != nil {
+		t.Fatalf("secrets set: %v\n%s", err, out)
+	}
+	writeWS(t, e, "web-1", "host.nix", change1)
+	webB := readFile(t, filepath.Join(e.ws, "hosts", "web-2", "host.nix")) + "# web-2 change\n"
+	writeWS(t, e, "web-2", "host.nix", webB)
+	r = e.run(ctx, "push", "--all", "--confirm-timeout", "2m", "--parallel", "2")
+	if r.code != 0 || !strings.Contains(r.stdout, "summary: 2 of 2 host(s) pushed") {
+		t.Fatalf("push --all: got %s", r)
+	}
+	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2, 3, 4, 5}, 5, []int{1, 2, 5})
+	assertGenerations(t, e.generations(ctx, "web-2"), []int{1, 2}, 2, []int{1, 2})
+	if got := e.hostFile(b, "host.nix"); got != webB {
+		t.Errorf("got host.nix on web-2 %q, want the pushed one", got)
+	}
+	if out, err := e.openssh(b, "stat -c '%a %U' /var/lib/bootstrap/secrets/api-token && cat /var/lib/bootstrap/secrets/api-token"); err != nil || out != "400 root\n"+token {
+		t.Errorf("secret on web-2: got %q, %v; want it written 0400 root", out, err)
+	}
+	for _, h := range hosts {
+		if out, err := e.openssh(h, "systemctl list-timers --all --no-legend 'bootstrap-confirm-*' | wc -l"); err != nil || strings.TrimSpace(out) != "0" {
+			t.Errorf("%s: confirm timers left: %q, %v", h.addr, out, err)
+		}
+	}
+}
