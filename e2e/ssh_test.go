@@ -20,6 +20,7 @@ const (
 	addrAgent    = "127.0.0.11"
 	addrResume   = "127.0.0.12"
 	addrNoReturn = "127.0.0.13"
+	addrSudo     = "127.0.0.16"
 	addrBench    = "127.0.0.19"
 )
 
@@ -371,5 +372,26 @@ func TestSSHBadInputs(t *testing.T) {
 	// saying where it stopped.
 	if _, err := os.Stat(filepath.Join(e.ws, "hosts", "127-0-0-99", "configuration.nix")); err == nil {
 		t.Error("configuration.nix written for a host that was never reached")
+	}
+}
+
+// TestSSHSudoUser logs in as a user with passwordless sudo (cloud-init's
+// debian user) instead of root: everything before the reboot goes through
+// sudo; after it, root with the deploy key.
+func TestSSHSudoUser(t *testing.T) {
+	vm.Require(t)
+	t.Parallel()
+	h := bootHost(t, addrSudo)
+	e := newEnv(t)
+	ctx := ctxFor(t, 15*time.Minute)
+	args := h.sshArgs("nixos-24.11", "--name", "sudo-1")
+	args[1] = "debian@" + h.addr
+	r := e.run(ctx, args...)
+	if r.code != 0 {
+		t.Fatalf("bootstrap ssh as a sudo user: got %s", r)
+	}
+	assertNixOS(t, e, h, "sudo-1", "nixos-24.11")
+	if rec := e.record("sudo-1"); rec.User != "debian" {
+		t.Errorf("got user %q in the state, want debian", rec.User)
 	}
 }
