@@ -103,9 +103,25 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	h := &host{addr: rec.Address}
 	assertNixOS(t, e, h, "demo-1", "nixos-24.11")
 
-	r = e.run(ctx, "destroy", "demo-1", "--yes")
-	if r.code != 0 || !strings.Contains(r.stdout, "destroyed demo-1") {
-		t.Fatalf("destroy: got %s", r)
+	// A staging copy: same provider, type, zone and image by default.
+	r = e.run(ctx, "clone", "demo-1", "demo-1-staging", "--infect-url", infectURL, "--infect-sha256", infectSHA, "--yes")
+	if r.code != 0 {
+		t.Fatalf("clone: got %s", r)
+	}
+	staging := e.record("demo-1-staging")
+	if staging.Scaleway == nil || staging.Scaleway.CommercialType != "DEV1-S" || staging.Scaleway.Zone != "fr-par-1" || staging.CloneOf != "demo-1" {
+		t.Errorf("got clone record %+v (clone of %q), want a DEV1-S in fr-par-1 cloned from demo-1", staging.Scaleway, staging.CloneOf)
+	}
+	assertNixOS(t, e, &host{addr: staging.Address}, "demo-1-staging", "nixos-24.11")
+	if inv := c.Resources(); len(inv.Servers) != 2 {
+		t.Errorf("got %s, want two servers", inv)
+	}
+
+	for _, name := range []string{"demo-1", "demo-1-staging"} {
+		r = e.run(ctx, "destroy", name, "--yes")
+		if r.code != 0 || !strings.Contains(r.stdout, "destroyed "+name) {
+			t.Fatalf("destroy %s: got %s", name, r)
+		}
 	}
 	assertNothingLeft(t, c)
 	if kh := readFileOr(filepath.Join(e.ws, "known_hosts")); strings.Contains(kh, rec.Address+" ") {
