@@ -66,8 +66,30 @@ const persistJournal = `bootcmd:
 // bootHost boots a Debian VM on addr and waits for its sshd.
 func bootHost(t testing.TB, addr string) *host {
 	t.Helper()
-	keys := t.TempDir()
-	keyPath, _, keyLine := newKey(t, keys, "operator")
+	return bootHosts(t, addr)[0]
+}
+
+// bootHosts boots Debian VMs on addrs at the same time and waits for their sshd.
+func bootHosts(t testing.TB, addrs ...string) []*host {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	hosts := make([]*host, len(addrs))
+	for i, addr := range addrs {
+		hosts[i] = startHost(t, ctx, addr)
+	}
+	for _, h := range hosts {
+		if err := h.vm.WaitSSH(ctx); err != nil {
+			t.Fatalf("vm %s: %v", h.addr, err)
+		}
+	}
+	return hosts
+}
+
+// startHost starts a Debian VM on addr with a fresh root key and host key.
+func startHost(t testing.TB, ctx context.Context, addr string) *host {
+	t.Helper()
+	keyPath, _, keyLine := newKey(t, t.TempDir(), "operator")
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -80,14 +102,8 @@ func bootHost(t testing.TB, addr string) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ud = append(bytes.TrimRight(ud, "\n"), '\n')
-	ud = append(ud, persistJournal...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ud = append(append(bytes.TrimRight(ud, "\n"), '\n'), persistJournal...)
 	v := vm.Boot(t, ctx, vm.Config{Addr: addr, UserData: ud})
-	if err := v.WaitSSH(ctx); err != nil {
-		t.Fatalf("vm %s: %v", addr, err)
-	}
 	return &host{vm: v, addr: addr, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
 }
 

@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"golang.org/x/crypto/ssh"
 
 	"bootstrap/deploy"
 	"bootstrap/e2e/standin"
@@ -29,38 +26,6 @@ const (
 	addrPushA = "127.0.0.30"
 	addrPushB = "127.0.0.31"
 )
-
-// bootHosts boots Debian VMs on addrs at the same time and waits for their sshd (bootHost,
-// in parallel).
-func bootHosts(t *testing.T, addrs ...string) []*host {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	hosts := make([]*host, len(addrs))
-	for i, addr := range addrs {
-		keyPath, _, keyLine := newKey(t, t.TempDir(), "operator")
-		_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hostPub, err := ssh.NewPublicKey(hostPriv.Public())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ud, err := vm.UserData([]string{keyLine}, hostPriv, "debian")
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := vm.Boot(t, ctx, vm.Config{Addr: addr, UserData: append(bytes.TrimRight(ud, "\n"), '\n')})
-		hosts[i] = &host{vm: v, addr: addr, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
-	}
-	for _, h := range hosts {
-		if err := h.vm.WaitSSH(ctx); err != nil {
-			t.Fatalf("vm %s: %v", h.addr, err)
-		}
-	}
-	return hosts
-}
 
 // runAll runs bootstrap commands at the same time (each args list in env envs[i]).
 func runAll(t *testing.T, ctx context.Context, envs []*env, args [][]string) []result {
