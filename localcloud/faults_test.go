@@ -105,7 +105,17 @@ func TestLostResponse(t *testing.T) {
 		if inv := f.cloud.Resources(); len(inv.IPs) != 1 {
 			t.Errorf("504=%v: got %s, want the IP created anyway", respond504, inv)
 		}
-		reqs := f.cloud.Requests()
+		// The client sees the connection close before the handler returns
+		// and logs the request: wait for the log, bounded.
+		var reqs []Request
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if reqs = f.cloud.Requests(); len(reqs) > 0 && reqs[len(reqs)-1].Fault == FaultLostResponse {
+				break
+			}
+		}
+		if len(reqs) == 0 {
+			t.Fatalf("504=%v: no request logged", respond504)
+		}
 		last := reqs[len(reqs)-1]
 		wantStatus := 0
 		if respond504 {
