@@ -88,14 +88,8 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 		fmt.Fprintf(o.stdout, "%s: nothing exists in %s\n", o.Name, rec.Scaleway.Zone)
 		return forget(ws, rec)
 	}
-	if !o.Yes {
-		if !isTerminal(o.stdin) {
-			return usagef("this deletes %s: pass --yes to confirm (no terminal to ask on)", res)
-		}
-		fmt.Fprintf(o.stderr, "This deletes %s. Continue? [y/N] ", res)
-		if err := readYes(o.stdin); err != nil {
-			return err
-		}
+	if err := confirm(o.stdin, o.stderr, o.Yes, "deletes "+res.String()); err != nil {
+		return err
 	}
 	if err := prov.Destroy(ctx, res); err != nil {
 		return fmt.Errorf("destroy %s: %w", o.Name, err)

@@ -134,21 +134,17 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 	return opts, nil
 }
 
-// confirmReplace asks before a host's OS is replaced, unless --yes or the
-// host is being resumed. Without a terminal it refuses rather than assume.
-func confirmReplace(in io.Reader, out io.Writer, yes bool, what string) error {
+// confirm asks before something destructive or billable ("replaces the
+// operating system of root@203.0.113.7 with NixOS"), unless --yes. Without a
+// terminal it refuses rather than assume.
+func confirm(in io.Reader, out io.Writer, yes bool, action string) error {
 	if yes {
 		return nil
 	}
 	if !isTerminal(in) {
-		return usagef("this replaces the operating system of %s with NixOS: pass --yes to confirm (no terminal to ask on)", what)
+		return usagef("this %s: pass --yes to confirm (no terminal to ask on)", action)
 	}
-	fmt.Fprintf(out, "This replaces the operating system of %s with NixOS. Continue? [y/N] ", what)
-	return readYes(in)
-}
-
-// readYes reads one answer; anything but y/yes declines.
-func readYes(in io.Reader) error {
+	fmt.Fprintf(out, "This %s. Continue? [y/N] ", action)
 	line, _ := bufio.NewReader(in).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 		return usagef("not confirmed; nothing was changed")

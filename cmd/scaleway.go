@@ -154,7 +154,8 @@ func runScalewayPipeline(ctx context.Context, cmd *cobra.Command, o *ScalewayOpt
 		if err := prov.Validate(ctx, vs); err != nil {
 			return &UsageError{Msg: err.Error()}
 		}
-		if err := confirmCreate(o.stdin, o.stderr, o.Yes, spec); err != nil {
+		what := fmt.Sprintf("creates a %s server (%s) and a flexible IPv4 in %s, billed until bootstrap destroy %s", spec.CommercialType, spec.ImageLabel, spec.Zone, spec.Name)
+		if err := confirm(o.stdin, o.stderr, o.Yes, what); err != nil {
 			return err
 		}
 	}
@@ -168,16 +169,4 @@ func runScalewayPipeline(ctx context.Context, cmd *cobra.Command, o *ScalewayOpt
 	defer closer.Close()
 	opts.Keys = keys
 	return bootstrap.Bootstrap(ctx, ws, opts, machine)
-}
-
-func confirmCreate(in io.Reader, out io.Writer, yes bool, spec scaleway.Spec) error {
-	if yes {
-		return nil
-	}
-	what := fmt.Sprintf("a %s server (%s) and a flexible IPv4 in %s, billed until bootstrap destroy %s", spec.CommercialType, spec.ImageLabel, spec.Zone, spec.Name)
-	if !isTerminal(in) {
-		return usagef("this creates %s: pass --yes to confirm (no terminal to ask on)", what)
-	}
-	fmt.Fprintf(out, "This creates %s. Continue? [y/N] ", what)
-	return readYes(in)
 }

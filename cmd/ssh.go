@@ -99,7 +99,7 @@ func runSSHPipeline(ctx context.Context, o *SSHOptions, ws *workspace.Workspace,
 		return err
 	}
 	if !existed || !rec.Done(bootstrap.StepInfect) {
-		if err := confirmReplace(o.stdin, o.stderr, o.Yes, opts.User+"@"+opts.Host); err != nil {
+		if err := confirm(o.stdin, o.stderr, o.Yes, "replaces the operating system of "+opts.User+"@"+opts.Host+" with NixOS"); err != nil {
 			return err
 		}
 	}
