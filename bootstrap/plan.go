@@ -17,16 +17,9 @@ import (
 // Plan prints what Bootstrap would do, without contacting the host or writing
 // anything: the steps, each remote command, and the files with their content.
 func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
-	rec, existed, err := LoadRecord(ws, opts.Name)
+	rec, existed, err := recordFor(ws, opts)
 	if err != nil {
 		return err
-	}
-	if existed {
-		if err := compatible(rec, opts); err != nil {
-			return err
-		}
-	} else {
-		rec = &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String()}
 	}
 	if rec.Port == 0 {
 		rec.Port = 22

@@ -43,16 +43,9 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 		opts.Port = 22
 	}
 	start := time.Now()
-	rec, existed, err := LoadRecord(ws, opts.Name)
+	rec, existed, err := recordFor(ws, opts)
 	if err != nil {
 		return err
-	}
-	if existed {
-		if err := compatible(rec, opts); err != nil {
-			return err
-		}
-	} else {
-		rec = &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String(), CloneOf: opts.CloneOf}
 	}
 	// Fetch and check nixos-infect first: a bad URL or checksum fails the
 	// run before anything is contacted or written.
@@ -124,6 +117,19 @@ func sshHost(r *Record) string {
 		return r.Address + " -p " + fmt.Sprint(r.Port)
 	}
 	return r.Address
+}
+
+// recordFor loads the host's record, refusing inputs that contradict it, or
+// starts a new one from opts.
+func recordFor(ws *workspace.Workspace, opts Options) (rec *Record, existed bool, err error) {
+	rec, existed, err = LoadRecord(ws, opts.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	if existed {
+		return rec, true, compatible(rec, opts)
+	}
+	return &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String(), CloneOf: opts.CloneOf}, false, nil
 }
 
 // compatible refuses a rerun whose inputs contradict the record: resuming
