@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"bootstrap/channel"
@@ -86,7 +87,7 @@ func ReadSource(ctx context.Context, r sourceReader, label string) (*Source, err
 		src.Files[rel] = data
 	}
 	src.Ours = strings.HasPrefix(string(src.Files["bootstrap.nix"]), templatesMarker())
-	for _, name := range sortedKeys(src.Files) {
+	for _, name := range slices.Sorted(maps.Keys(src.Files)) {
 		if m := stateVersionRE.FindSubmatch(src.Files[name]); m != nil {
 			src.StateVersion = string(m[1])
 			break
@@ -127,7 +128,7 @@ var secretLike = regexp.MustCompile(`(?i)(secret|password|passwd|token|\.key$|\.
 // the new host), and key-like files only withSecrets.
 func PlanClone(src *Source, withSecrets bool) CloneFiles {
 	cf := CloneFiles{Extra: map[string][]byte{}, Skipped: map[string]string{}}
-	for _, name := range sortedKeys(src.Files) {
+	for _, name := range slices.Sorted(maps.Keys(src.Files)) {
 		data := src.Files[name]
 		switch {
 		case name == "hardware-configuration.nix":
@@ -153,13 +154,4 @@ func PlanClone(src *Source, withSecrets bool) CloneFiles {
 		}
 	}
 	return cf
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,10 +66,10 @@ func TestPlanClone(t *testing.T) {
 			if string(p.HostNix) != tt.hostNix {
 				t.Errorf("got host.nix %q, want %q", p.HostNix, tt.hostNix)
 			}
-			if got := strings.Join(sortedKeys(p.Extra), ","); got != strings.Join(tt.extra, ",") {
+			if got := strings.Join(slices.Sorted(maps.Keys(p.Extra)), ","); got != strings.Join(tt.extra, ",") {
 				t.Errorf("got extra files %s, want %s", got, strings.Join(tt.extra, ","))
 			}
-			if got := strings.Join(sortedKeys(p.Skipped), ","); got != strings.Join(tt.skipped, ",") {
+			if got := strings.Join(slices.Sorted(maps.Keys(p.Skipped)), ","); got != strings.Join(tt.skipped, ",") {
 				t.Errorf("got skipped %s, want %s", got, strings.Join(tt.skipped, ","))
 			}
 			if hw, ok := p.Extra["hardware-configuration.nix"]; ok && strings.Contains(string(hw), "old hardware") {

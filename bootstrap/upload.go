@@ -3,9 +3,11 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -88,7 +90,7 @@ func renderFiles(s *State) ([]file, error) {
 		return nil, fmt.Errorf("render configuration.nix: %w", err)
 	}
 	files := []file{{"host.nix", s.Opts.HostNix}}
-	for _, name := range sortedKeys(s.Opts.ExtraFiles) {
+	for _, name := range slices.Sorted(maps.Keys(s.Opts.ExtraFiles)) {
 		files = append(files, file{name, s.Opts.ExtraFiles[name]})
 	}
 	return append(files, file{"bootstrap.nix", boot}, file{"configuration.nix", conf}), nil

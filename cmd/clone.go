@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -309,21 +310,11 @@ func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Sour
 		fmt.Fprintf(w, "  address                     %s\n", rec.Address)
 		fmt.Fprintf(w, "  ssh host keys               its own (%s)\n", rec.HostKey)
 	}
-	skipped := sortedSkips(plan.Skipped)
-	for _, s := range skipped {
+	for _, s := range slices.Sorted(maps.Keys(plan.Skipped)) {
 		fmt.Fprintf(w, "  %-27s %s\n", s, plan.Skipped[s])
 	}
 	if !withSecrets {
 		fmt.Fprintf(w, "  %-27s not copied (use --with-secrets)\n", "secrets")
 	}
 	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, firstOr(src.StateVersion, "from the channel"), len(plan.Extra))
-}
-
-func sortedSkips(m map[string]string) []string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
