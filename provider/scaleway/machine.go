@@ -52,7 +52,7 @@ func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save fun
 			return none, &bootstrap.ConflictError{Name: rec.Name, Field: c[0], Recorded: c[1], Given: c[2]}
 		}
 	}
-	res := resourcesOf(sr)
+	res := RecordResources(sr)
 
 	if rec.Done(bootstrap.StepConnect) && res.ServerID != "" {
 		// Connected before: the host key is pinned. Only check it still exists.
@@ -129,13 +129,14 @@ func (m *Machine) hostKey() (ed25519.PrivateKey, error) {
 	if err := os.MkdirAll(filepath.Dir(m.KeyFile), 0o755); err != nil {
 		return nil, err
 	}
-	if err := workspace.WriteFileAtomic(m.KeyFile, pemEncode(block), 0o600); err != nil {
+	if err := workspace.WriteFileAtomic(m.KeyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, err
 	}
 	return priv, nil
 }
 
-func resourcesOf(sr *bootstrap.ScalewayRecord) Resources {
+// RecordResources is what the host's state records, for Create and Destroy.
+func RecordResources(sr *bootstrap.ScalewayRecord) Resources {
 	return Resources{Zone: sr.Zone, IPID: sr.IPID, IPAddress: sr.IPAddress, ServerID: sr.ServerID, VolumeIDs: append([]string(nil), sr.VolumeIDs...)}
 }
 
@@ -146,8 +147,3 @@ func setRecord(sr *bootstrap.ScalewayRecord, r *Resources) {
 		sr.Zone = r.Zone
 	}
 }
-
-// RecordResources is what the host's state records, for Destroy.
-func RecordResources(sr *bootstrap.ScalewayRecord) Resources { return resourcesOf(sr) }
-
-func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
