@@ -190,9 +190,7 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		}
 		so := &SSHOptions{pipelineOptions: o.pipelineOptions, Target: o.Host, Port: o.Port, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
 		opts.Provider, opts.User, opts.Host, opts.Port = "ssh", user, host, o.Port
-		if home, err := os.UserHomeDir(); err == nil {
-			opts.ExtraKnownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
-		}
+		opts.ExtraKnownHosts = userKnownHosts()
 		if err := runSSHPipeline(ctx, so, ws, opts); err != nil {
 			return err
 		}
@@ -225,11 +223,7 @@ func dialForeign(ctx context.Context, ws *workspace.Workspace, o *CloneOptions) 
 		return nil, err
 	}
 	defer closer.Close()
-	var extra []string
-	if home, err := os.UserHomeDir(); err == nil {
-		extra = []string{filepath.Join(home, ".ssh", "known_hosts")}
-	}
-	hk := &remote.HostKeys{KnownHosts: ws.KnownHosts(), Extra: extra, Fingerprint: o.SourceHostKey, AcceptNew: o.AcceptNewHostKey}
+	hk := &remote.HostKeys{KnownHosts: ws.KnownHosts(), Extra: userKnownHosts(), Fingerprint: o.SourceHostKey, AcceptNew: o.AcceptNewHostKey}
 	if !o.AcceptNewHostKey {
 		hk.Confirm = hostKeyPrompt(o.stdin, o.stderr)
 	}

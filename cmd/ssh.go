@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -74,9 +72,7 @@ func (o *SSHOptions) resolve(cmd *cobra.Command) (bootstrap.Options, error) {
 	opts.Provider = "ssh"
 	opts.User, opts.Host, opts.Port = user, host, o.Port
 	opts.Stdout = o.stdout
-	if home, err := os.UserHomeDir(); err == nil {
-		opts.ExtraKnownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
-	}
+	opts.ExtraKnownHosts = userKnownHosts()
 	return opts, nil
 }
 
