@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootstrap/deploy"
-	"bootstrap/workspace"
 )
 
 // GenerationsOptions are the inputs of `bootstrap generations`.
@@ -59,11 +58,7 @@ func runGenerations(ctx context.Context, o *GenerationsOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
-	if err != nil {
-		return err
-	}
-	h, err := loadDeployHost(ws, o.Name)
+	ws, h, err := openDeployHost(o.global, o.Name)
 	if err != nil {
 		return err
 	}

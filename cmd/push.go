@@ -149,6 +149,16 @@ func loadDeployHost(ws *workspace.Workspace, name string) (deployHost, error) {
 	return deployHost{name: name, rec: rec}, nil
 }
 
+// openDeployHost opens the workspace and loads one bootstrapped host.
+func openDeployHost(g *globalOptions, name string) (*workspace.Workspace, deployHost, error) {
+	ws, err := workspace.Open(g.Workspace)
+	if err != nil {
+		return nil, deployHost{}, err
+	}
+	h, err := loadDeployHost(ws, name)
+	return ws, h, err
+}
+
 // dialer connects to h with the deploy key and its pinned host key.
 func dialer(ws *workspace.Workspace, h deployHost) deploy.Dialer {
 	return func(ctx context.Context) (deploy.Remote, error) {
