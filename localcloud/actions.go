@@ -28,9 +28,8 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	switch action {

@@ -185,12 +185,21 @@ func (c *Cloud) getServer(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	writeJSON(w, http.StatusOK, instance.GetServerResponse{Server: c.renderServerLocked(s)})
+}
+
+// pathServerLocked finds the server named by the request path's {id}, or
+// answers 404 instance_server and returns nil. c.mu must be held.
+func (c *Cloud) pathServerLocked(w http.ResponseWriter, r *http.Request, zone scw.Zone) *server {
+	s := c.serverLocked(zone, r.PathValue("id"))
+	if s == nil {
+		writeNotFound(w, "instance_server", r.PathValue("id"))
+	}
+	return s
 }
 
 func (c *Cloud) serverLocked(zone scw.Zone, id string) *server {
@@ -249,9 +258,8 @@ func (c *Cloud) deleteServer(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	if s.state != instance.ServerStateStopped {

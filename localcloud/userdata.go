@@ -18,9 +18,8 @@ func (c *Cloud) listUserData(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	keys := []string{}
@@ -39,9 +38,8 @@ func (c *Cloud) getUserData(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	v, ok := s.userData[r.PathValue("key")]
@@ -71,9 +69,8 @@ func (c *Cloud) setUserData(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	s.userData[r.PathValue("key")] = body
@@ -89,9 +86,8 @@ func (c *Cloud) deleteUserData(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.serverLocked(zone, r.PathValue("id"))
+	s := c.pathServerLocked(w, r, zone)
 	if s == nil {
-		writeNotFound(w, "instance_server", r.PathValue("id"))
 		return
 	}
 	delete(s.userData, r.PathValue("key"))
