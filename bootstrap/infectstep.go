@@ -17,11 +17,7 @@ type infectStep struct{}
 func (infectStep) Name() string { return StepInfect }
 
 func (infectStep) Run(ctx context.Context, s *State) error {
-	if s.script == nil {
-		if err := fetchInfect(ctx, s); err != nil {
-			return err
-		}
-	}
+	// Bootstrap fetched and checked the script before contacting the host.
 	job := infectJob(s, s.script)
 	start := time.Now()
 	status, _, err := job.Status(ctx, s.client)
@@ -56,17 +52,4 @@ func infectJob(s *State, script []byte) infect.Job {
 		},
 		WorkDir: NixOSDir,
 	}
-}
-
-// fetchInfect gets the script before anything is contacted, so a bad URL or
-// checksum fails the run before the host is changed.
-func fetchInfect(ctx context.Context, s *State) error {
-	f := infect.Fetcher{CacheDir: s.Opts.InfectCacheDir}
-	script, err := f.Fetch(ctx, s.Opts.Infect)
-	if err != nil {
-		return fmt.Errorf("fetch nixos-infect: %w", err)
-	}
-	s.script = script
-	s.Rec.InfectURL, s.Rec.InfectSHA256 = s.Opts.Infect.URL, s.Opts.Infect.SHA256
-	return nil
 }
