@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
 )
 
 // BenchmarkSSHOverhead bootstraps a fresh VM per iteration and reports how
@@ -13,7 +13,7 @@ import (
 // the tool's own overhead (everything else: dials, handshakes, rendering,
 // state writes). Run it with bench/overhead.
 func BenchmarkSSHOverhead(b *testing.B) {
-	vm.Require(b)
+	vmtest.Require(b)
 	var wall, remote, reboot, overhead, handshakes float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -10,7 +10,7 @@ import (
 
 	"filippo.io/age"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
 )
 
 const (
@@ -56,7 +56,7 @@ func assertNowhere(t *testing.T, dir, value string) {
 }
 
 func TestCloneWithSecrets(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	src := bootHost(t, addrCloneSource)
 	e := newEnv(t)

@@ -19,13 +19,14 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"bootstrap/bootstrap"
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
+	"bootstrap/localcloud/qemu"
 )
 
 // host is a fresh Debian VM reachable as root with a test key, whose ed25519
 // host key we generated (so tests can pass --host-key).
 type host struct {
-	vm        *vm.VM
+	vm        *qemu.VM
 	addr      string
 	keyPath   string // root's login key (OpenSSH private key file, 0600)
 	keyLine   string
@@ -98,12 +99,12 @@ func startHost(t testing.TB, ctx context.Context, addr string) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ud, err := vm.UserData([]string{keyLine}, hostPriv, "debian")
+	ud, err := qemu.UserData([]string{keyLine}, hostPriv, "debian")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ud = append(append(bytes.TrimRight(ud, "\n"), '\n'), persistJournal...)
-	v := vm.Boot(t, ctx, vm.Config{Addr: addr, UserData: ud})
+	v := vmtest.Boot(t, ctx, qemu.Config{Addr: addr, UserData: ud})
 	return &host{vm: v, addr: addr, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
 }
 

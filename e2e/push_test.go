@@ -18,7 +18,7 @@ import (
 
 	"bootstrap/deploy"
 	"bootstrap/e2e/standin"
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
 )
 
 // Loopback addresses of the push test's VMs.
@@ -159,7 +159,7 @@ func writeWS(t *testing.T, e *env, name, file, content string) {
 // a failing build, a failing activation, a switch that breaks SSH under --confirm-timeout,
 // rollbacks, and both hosts in parallel.
 func TestPushGenerationsRollback(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	hosts := bootHosts(t, addrPushA, addrPushB)
 	a, b := hosts[0], hosts[1]

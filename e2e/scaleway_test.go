@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
 	"bootstrap/localcloud"
 )
 
@@ -31,7 +31,7 @@ func newCloud(t *testing.T, e *env, first, last string, withVMs bool) *localclou
 	}
 	var vms *localcloud.VMMachines
 	if withVMs {
-		vm.Require(t)
+		vmtest.Require(t)
 		vms = &localcloud.VMMachines{WorkDir: t.TempDir()}
 		opts.Machines = vms
 	}
@@ -68,7 +68,7 @@ func assertNothingLeft(t *testing.T, c *localcloud.Cloud) {
 }
 
 func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	e := newEnv(t)
 	c := newCloud(t, e, "127.0.0.100", "127.0.0.104", true)
@@ -134,7 +134,7 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 }
 
 func TestScaleway2009LostCreateResponseAndInterrupt(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	e := newEnv(t)
 	c := newCloud(t, e, "127.0.0.105", "127.0.0.109", true)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
 )
 
 // Loopback addresses of this package's VMs (port 22 each).
@@ -88,7 +88,7 @@ func acceptedKeys(t *testing.T, e *env, h *host, boot string) []string {
 }
 
 func TestSSHHappyPath(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	h := bootHost(t, addrHappy)
 	e := newEnv(t)
@@ -194,7 +194,7 @@ func fingerprintOfFile(t *testing.T, pub string) string {
 }
 
 func TestSSHAgentWithTenKeysOn2009(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	h := bootHost(t, addrAgent)
 	e := newEnv(t)
@@ -263,7 +263,7 @@ func waitFor(t *testing.T, ok func() bool) {
 }
 
 func TestSSHInfectFailsThenInterruptThenResume(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	h := bootHost(t, addrResume)
 	e := newEnv(t)
@@ -316,7 +316,7 @@ func readFileOr(path string) string {
 }
 
 func TestSSHRebootNeverReturns(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	h := bootHost(t, addrNoReturn)
 	e := newEnv(t)
@@ -379,7 +379,7 @@ func TestSSHBadInputs(t *testing.T) {
 // debian user) instead of root: everything before the reboot goes through
 // sudo; after it, root with the deploy key.
 func TestSSHSudoUser(t *testing.T) {
-	vm.Require(t)
+	vmtest.Require(t)
 	t.Parallel()
 	h := bootHost(t, addrSudo)
 	e := newEnv(t)

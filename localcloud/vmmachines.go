@@ -9,23 +9,23 @@ import (
 	"path/filepath"
 	"sync"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/localcloud/qemu"
 )
 
-// VMMachines boots each server as a qemu VM (package bootstrap/e2e/vm): the
+// VMMachines boots each server as a qemu VM (package bootstrap/localcloud/qemu): the
 // e2e Debian image, sshd forwarded to the server's loopback address port 22,
 // cloud-init reading the server's "cloud-init" user data as its NoCloud
 // seed (instance-id: the server id, so a power cycle does not re-run it).
 // Each server gets a disk overlay of its own under WorkDir, kept across
 // poweroff/poweron like a root volume; Close removes them.
 type VMMachines struct {
-	CacheDir string    // image cache; "" is vm.EnsureImage's default
+	CacheDir string    // image cache; "" is qemu.EnsureImage's default
 	WorkDir  string    // per-server VM directories; "" makes a temporary one
 	MemoryMB int       // per VM; 0 is vm's default
 	Log      io.Writer // image build progress and boot lines; nil: none
 
 	mu      sync.Mutex
-	img     *vm.Image
+	img     *qemu.Image
 	workDir string
 	tempDir bool
 }
@@ -43,7 +43,7 @@ func (m *VMMachines) Boot(ctx context.Context, s ServerInfo) (Machine, error) {
 	if len(s.UserData) > 0 {
 		userData = s.UserData
 	}
-	v, err := vm.Start(img, vm.Config{
+	v, err := qemu.Start(img, qemu.Config{
 		Addr:       s.Address,
 		Dir:        dir,
 		MemoryMB:   m.MemoryMB,
@@ -65,11 +65,11 @@ func (m *VMMachines) Boot(ctx context.Context, s ServerInfo) (Machine, error) {
 }
 
 // prepare builds (or finds) the image once and returns the server's VM dir.
-func (m *VMMachines) prepare(ctx context.Context, serverID string) (*vm.Image, string, error) {
+func (m *VMMachines) prepare(ctx context.Context, serverID string) (*qemu.Image, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.img == nil {
-		img, err := vm.EnsureImage(ctx, m.CacheDir, m.Log)
+		img, err := qemu.EnsureImage(ctx, m.CacheDir, m.Log)
 		if err != nil {
 			return nil, "", err
 		}
@@ -118,6 +118,6 @@ func (m *VMMachines) logf(format string, args ...any) {
 	}
 }
 
-type vmMachine struct{ v *vm.VM }
+type vmMachine struct{ v *qemu.VM }
 
 func (m vmMachine) Stop() error { return m.v.Stop() }

@@ -37,7 +37,7 @@ func run() error {
 	token := flag.String("token", "", "secret key (UUID) the API accepts in X-Auth-Token (default: a random one)")
 	project := flag.String("project", "6a0e2c1d-3b4f-4a5e-8d7c-9b0a1f2e3d4c", "project id to export as SCW_DEFAULT_PROJECT_ID")
 	pool := flag.String("pool", "127.0.0.100-127.0.0.149", "loopback addresses for flexible IPs, FIRST-LAST")
-	machines := flag.String("machines", "vm", `what powering a server on boots: "vm" (qemu, see bootstrap/e2e/vm) or "none"`)
+	machines := flag.String("machines", "vm", `what powering a server on boots: "vm" (qemu, see bootstrap/localcloud/qemu) or "none"`)
 	cache := flag.String("cache", "", "VM image cache directory (default: $BOOTSTRAP_E2E_CACHE or the user cache dir)")
 	memory := flag.Int("memory", 0, "VM memory in MB (default: 1024)")
 	detach := flag.Duration("detach-delay", 2*time.Second, "how long an SBS volume takes to detach from a deleted server")

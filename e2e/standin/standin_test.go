@@ -19,7 +19,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
+	"bootstrap/localcloud/qemu"
 )
 
 func TestServe(t *testing.T) {
@@ -76,7 +77,7 @@ func TestScriptLints(t *testing.T) {
 
 // guest is a booted Debian VM with root logged in through cloud-init's key.
 type guest struct {
-	vm      *vm.VM
+	vm      *qemu.VM
 	key     ssh.Signer    // the key cloud-init installed for root ("old" key)
 	hostKey ssh.PublicKey // the ed25519 host key cloud-init installed
 	client  *ssh.Client
@@ -94,13 +95,13 @@ func bootGuest(t *testing.T, ctx context.Context, addr, hostname string) *guest 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ud, err := vm.UserData([]string{authorizedKey(key.PublicKey(), "old@test")}, hostPriv, hostname)
+	ud, err := qemu.UserData([]string{authorizedKey(key.PublicKey(), "old@test")}, hostPriv, hostname)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := vm.Boot(t, ctx, vm.Config{Addr: addr, UserData: ud, Hostname: hostname})
+	v := vmtest.Boot(t, ctx, qemu.Config{Addr: addr, UserData: ud, Hostname: hostname})
 	start := time.Now()
-	c, id, err := vm.WaitNewBoot(ctx, v.Addr(), key, hostKey, "")
+	c, id, err := vmtest.WaitNewBoot(ctx, v.Addr(), key, hostKey, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func bootGuest(t *testing.T, ctx context.Context, addr, hostname string) *guest 
 }
 
 func (g *guest) run(cmd string, stdin []byte) (string, string, error) {
-	return vm.Run(g.client, cmd, stdin)
+	return vmtest.Run(g.client, cmd, stdin)
 }
 
 func (g *guest) mustRun(t *testing.T, cmd string) string {
@@ -239,11 +240,11 @@ func TestInfectAndReboot(t *testing.T) {
 		t.Errorf("got os ID %q before reboot, want debian", got)
 	}
 
-	if err := vm.Reboot(g.client); err != nil {
+	if err := vmtest.Reboot(g.client); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	c, id, err := vm.WaitNewBoot(ctx, g.vm.Addr(), newKey, g.hostKey, g.bootID)
+	c, id, err := vmtest.WaitNewBoot(ctx, g.vm.Addr(), newKey, g.hostKey, g.bootID)
 	if err != nil {
 		t.Fatalf("log in with the new key after reboot: %v", err)
 	}
@@ -254,10 +255,10 @@ func TestInfectAndReboot(t *testing.T) {
 	}
 	g.client = c
 
-	if old, err := vm.DialRoot(ctx, g.vm.Addr(), g.key, g.hostKey); err == nil {
+	if old, err := vmtest.DialRoot(ctx, g.vm.Addr(), g.key, g.hostKey); err == nil {
 		old.Close()
 		t.Error("old key still logs in after reboot")
-	} else if errors.Is(err, vm.ErrHostKeyMismatch) || !strings.Contains(err.Error(), "unable to authenticate") {
+	} else if errors.Is(err, vmtest.ErrHostKeyMismatch) || !strings.Contains(err.Error(), "unable to authenticate") {
 		t.Errorf("old key: got %v, want an authentication failure", err)
 	}
 	if _, err := offeredHostKey(ctx, g.vm.Addr(), ssh.KeyAlgoECDSA256); err == nil {
@@ -369,7 +370,7 @@ func TestNoSSHAfterReboot(t *testing.T) {
 		t.Errorf("generated configuration.nix lacks the import or root's key:\n%s", got)
 	}
 	consoleBefore := len(g.vm.Console())
-	if err := vm.Reboot(g.client); err != nil {
+	if err := vmtest.Reboot(g.client); err != nil {
 		t.Fatal(err)
 	}
 

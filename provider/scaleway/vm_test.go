@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"bootstrap/e2e/vm"
+	"bootstrap/e2e/vmtest"
 	"bootstrap/localcloud"
+	"bootstrap/localcloud/qemu"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -22,10 +23,10 @@ func TestCreateBootsARealVM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a qemu VM")
 	}
-	vm.Require(t)
+	vmtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := vm.EnsureImage(ctx, "", nil); err != nil {
+	if _, err := qemu.EnsureImage(ctx, "", nil); err != nil {
 		t.Fatalf("image: %v", err)
 	}
 	machines := &localcloud.VMMachines{WorkDir: t.TempDir()}
@@ -55,11 +56,11 @@ func TestCreateBootsARealVM(t *testing.T) {
 	}
 	// sshd answers before cloud-init is done with it: retry the login as
 	// the product's SSH layer does.
-	client, _, err := vm.WaitNewBoot(ctx, res.IPAddress, deploy, hostPub, "")
+	client, _, err := vmtest.WaitNewBoot(ctx, res.IPAddress, deploy, hostPub, "")
 	if err != nil {
 		t.Fatalf("ssh root@%s with the pinned host key: %v", res.IPAddress, err)
 	}
-	out, _, err := vm.Run(client, "cloud-init status --wait >/dev/null; hostname; id -un; ls /etc/ssh/ | grep -c '^ssh_host_.*_key$'", nil)
+	out, _, err := vmtest.Run(client, "cloud-init status --wait >/dev/null; hostname; id -un; ls /etc/ssh/ | grep -c '^ssh_host_.*_key$'", nil)
 	client.Close()
 	if err != nil {
 		t.Fatalf("run: %v", err)

@@ -1,4 +1,6 @@
-package vm
+// Package vmtest boots qemu VMs (package localcloud/qemu) inside tests and drives them over
+// plain SSH, independently of the product's own SSH layer.
+package vmtest
 
 import (
 	"bytes"
@@ -8,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"bootstrap/localcloud/qemu"
 )
 
 // Require skips t when qemu-system-x86_64 or debootstrap is missing, unless
@@ -38,11 +42,11 @@ func Require(t testing.TB) {
 // Boot is the usual test setup: Require, EnsureImage (default cache), Start with cfg (Dir
 // defaults to a t.TempDir), and a cleanup that stops the VM and, if t failed, logs the tail of
 // its console. It does not wait for SSH.
-func Boot(t testing.TB, ctx context.Context, cfg Config) *VM {
+func Boot(t testing.TB, ctx context.Context, cfg qemu.Config) *qemu.VM {
 	t.Helper()
 	Require(t)
 	start := time.Now()
-	img, err := EnsureImage(ctx, "", &testLog{t: t})
+	img, err := qemu.EnsureImage(ctx, "", &testLog{t: t})
 	if err != nil {
 		t.Fatalf("ensure image: %v", err)
 	}
@@ -52,7 +56,7 @@ func Boot(t testing.TB, ctx context.Context, cfg Config) *VM {
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
 	}
-	v, err := Start(img, cfg)
+	v, err := qemu.Start(img, cfg)
 	if err != nil {
 		t.Fatalf("start vm: %v", err)
 	}

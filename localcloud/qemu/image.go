@@ -1,11 +1,14 @@
-// Package vm runs real Debian 12 (bookworm) virtual machines under qemu for end-to-end tests.
+// Package qemu runs real Debian 12 (bookworm) virtual machines under qemu: the machines of the
+// local cloud (package localcloud) and of the end-to-end tests.
 //
 // EnsureImage builds one raw ext4 root image with debootstrap (cached, keyed by the recipe);
 // Start boots a VM from a copy-on-write overlay of it with qemu's TCG accelerator (KVM is
 // unreliable on the machines this runs on) and forwards the guest's port 22 to a loopback
 // address of the host. The guest network is qemu user networking with restrict=on: the guest
-// can reach nothing but its forwarded port, so tests never send traffic off the machine.
-package vm
+// can reach nothing but its forwarded port, so VMs never send traffic off the machine.
+//
+// It imports nothing from bootstrap's pipeline, providers or tests.
+package qemu
 
 import (
 	"bufio"
