@@ -58,6 +58,9 @@ type Options struct {
 
 	Infect         infect.Source
 	InfectCacheDir string
+	// InfectEnv is the script's extra environment (--infect-env, checked by
+	// infect.ParseEnv). nil on a rerun means the recorded one.
+	InfectEnv map[string]string
 
 	Timeout       time.Duration // the whole run
 	RebootTimeout time.Duration // the wait for the host to come back

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -79,8 +81,9 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
 	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))
 	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, firstNonEmpty(opts.InfectCacheDir, "no cache"))
-	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with NIX_CHANNEL=%s NIXOS_IMPORT=./host.nix NO_REBOOT=1; output to %s\n",
-		infect.DefaultDir, NixOSDir, opts.Channel, ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))
+	fmt.Fprintf(w, "              add %s to %s (refused if the host already runs NixOS)\n", strings.Join(infect.LustrateLines, ", "), infect.LustrateFile)
+	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with %s; output to %s\n",
+		infect.DefaultDir, NixOSDir, planEnv(s), ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))
 	fmt.Fprintf(w, "5. reboot     remote: %s\n", rebootCommand)
 	fmt.Fprintf(w, "              wait up to %s for SSH with the same host key, the deploy key alone and a new boot id, then verify:\n%s", opts.RebootTimeout, indent(verifyScript))
 	fmt.Fprintf(w, "6. capture    remote: nixos-generate-config --show-hardware-config -> %s and %s/hardware-configuration.nix\n",
@@ -88,6 +91,28 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "              copy back %s/*.nix into %s/\n", NixOSDir, ws.Rel(ws.HostDir(opts.Name)))
 	fmt.Fprintf(w, "state: %s after every step\n", ws.Rel(ws.HostFile(opts.Name, "state.json")))
 	return nil
+}
+
+// planEnv is the script's environment as the plan shows it. bootFs depends
+// on the boot mode, known here only from an earlier preflight.
+func planEnv(s *State) string {
+	env := infectJob(s, nil).Env
+	mode := ""
+	if s.Rec.Facts != nil {
+		mode = s.Rec.Facts.BootMode
+		if mode == templates.BIOS {
+			maps.Copy(env, infect.BIOSEnv)
+		}
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		parts = append(parts, k+"="+env[k])
+	}
+	out := strings.Join(parts, " ")
+	if mode == "" {
+		out += ", and bootFs=/boot if preflight finds a BIOS host (the pinned script's l.418-421 need it there)"
+	}
+	return out
 }
 
 func doneSteps(r *Record) string {

@@ -10,11 +10,27 @@ import (
 	"bootstrap/templates"
 )
 
-// Minimums for nixos-infect: it installs Nix and builds a whole system
-// closure on the root filesystem, and adds 1 GiB of swap for small machines.
+// What the pinned nixos-infect needs of the host, from what it does:
+//
+//   - a 1 GiB swap file, written with dd into /tmp and enabled with swapon
+//     (makeSwap, l.232-238), unless swap on a block device exists
+//     (checkExistingSwap, l.218-230) or NO_SWAP is set. swapon refuses a file
+//     on tmpfs, and set -e (l.5) then ends the script: /tmp must be on a
+//     disk with room for it;
+//   - Nix from the installer, the nixpkgs channel unpacked in the store and
+//     the whole system closure built from it (infect, l.373-396), all on the
+//     root filesystem (/nix) before the old system is moved away. NixStoreKiB
+//     is bootstrap's estimate of a minimal server; packages in host.nix add
+//     to it;
+//   - memory for evaluating and building NixOS: the script sizes it as a
+//     512 MiB droplet plus its 1 GiB swap file ("smallest (512MB) droplet
+//     needs extra memory!", l.443).
 const (
-	MinFreeDiskKiB = 1536 * 1024 // 1.5 GiB free on /
-	MinMemoryKiB   = 400 * 1024  // 400 MiB RAM
+	SwapFileKiB       = 1024 * 1024     // makeSwap: dd bs=1M count=1024
+	NixStoreKiB       = 2 * 1024 * 1024 // Nix + channel + system closure (estimate)
+	MinMemoryKiB      = 400 * 1024      // RAM alone
+	MinMemorySwapKiB  = 1400 * 1024     // RAM plus swap: a 512 MiB droplet (about 480 MiB usable) plus the 1 GiB swap file
+	swapFileHeadroomK = 64 * 1024       // dd needs the whole file plus a little
 )
 
 // factsScript prints key=value lines describing the host. It only reads, so
@@ -41,8 +57,17 @@ for d in /boot/efi /boot/EFI /boot; do
     break
   fi
 done
+if [ "$(findmnt -n -o FSTYPE --mountpoint /boot)" != "" ] && [ "$(findmnt -n -o FSTYPE --mountpoint /boot)" != vfat ]; then
+  b=$(findmnt -n -o SOURCE --mountpoint /boot)
+  kv boot_source "$b"; kv boot_fstype "$(findmnt -n -o FSTYPE --mountpoint /boot)"; kv boot_uuid "$($SUDO blkid -s UUID -o value "$b")"
+fi
 kv disk_free_kib "$(df -Pk / | awk 'NR==2{print $4}')"
 kv mem_kib "$(awk '/^MemTotal:/{print $2}' /proc/meminfo)"
+kv swap_kib "$(awk '/^SwapTotal:/{print $2}' /proc/meminfo)"
+kv swap_first "$(swapon --show=NAME --noheadings --raw | head -n 1)"
+kv tmp_fstype "$(findmnt -n -o FSTYPE --target /tmp)"
+kv tmp_on_root "$([ "$(findmnt -n -o TARGET --target /tmp)" = / ] && echo yes || echo no)"
+kv tmp_free_kib "$(df -Pk /tmp | awk 'NR==2{print $4}')"
 kv boot_id "$(cat /proc/sys/kernel/random/boot_id)"
 kv marker "$($SUDO head -n1 /etc/nixos/bootstrap.nix)"
 { $SUDO cat /root/.ssh/authorized_keys; [ "$(id -u)" != 0 ] && cat "$HOME/.ssh/authorized_keys"; } | grep -v '^[[:space:]]*\(#\|$\)' | sed 's/^/authorized_key=/'
@@ -51,18 +76,24 @@ exit 0
 
 // facts is one reading of factsScript.
 type facts struct {
-	OSID, OSLike, OSVersion, OSName string
-	Arch                            string
-	UID                             int
-	Sudo                            bool
-	Boot                            string // "efi" or "bios"
-	RootSource, RootFSType          string
-	RootUUID, RootDisk              string
-	ESPMount, ESPSource, ESPUUID    string
-	DiskFreeKiB, MemKiB             int64
-	BootID                          string
-	Marker                          string
-	AuthorizedKeys                  []string
+	OSID, OSLike, OSVersion, OSName  string
+	Arch                             string
+	UID                              int
+	Sudo                             bool
+	Boot                             string // "efi" or "bios"
+	RootSource, RootFSType           string
+	RootUUID, RootDisk               string
+	ESPMount, ESPSource, ESPUUID     string
+	BootSource, BootFSType, BootUUID string // a separate /boot that is not the ESP
+	DiskFreeKiB, MemKiB              int64
+	SwapKiB                          int64
+	SwapFirst                        string // first active swap area, as swapon shows it
+	TmpFSType                        string
+	TmpOnRoot                        bool
+	TmpFreeKiB                       int64
+	BootID                           string
+	Marker                           string
+	AuthorizedKeys                   []string
 }
 
 func parseFacts(out string) (*facts, error) {
@@ -107,6 +138,22 @@ func parseFacts(out string) (*facts, error) {
 			f.ESPSource = v
 		case "esp_uuid":
 			f.ESPUUID = v
+		case "boot_source":
+			f.BootSource = v
+		case "boot_fstype":
+			f.BootFSType = v
+		case "boot_uuid":
+			f.BootUUID = v
+		case "swap_kib":
+			f.SwapKiB, _ = strconv.ParseInt(v, 10, 64)
+		case "swap_first":
+			f.SwapFirst = v
+		case "tmp_fstype":
+			f.TmpFSType = v
+		case "tmp_on_root":
+			f.TmpOnRoot = v == "yes"
+		case "tmp_free_kib":
+			f.TmpFreeKiB, _ = strconv.ParseInt(v, 10, 64)
 		case "disk_free_kib":
 			f.DiskFreeKiB, _ = strconv.ParseInt(v, 10, 64)
 		case "mem_kib":
@@ -141,9 +188,17 @@ type PreflightError struct {
 
 func (e *PreflightError) Error() string { return e.Reason }
 
+// swapFile reports whether the script will write its 1 GiB swap file:
+// checkExistingSwap (l.218-230) skips it only when the first active swap is a
+// block device; NO_SWAP (any non-empty value) skips it too.
+func (f *facts) swapFile(env map[string]string) bool {
+	return env["NO_SWAP"] == "" && !strings.HasPrefix(f.SwapFirst, "/dev/")
+}
+
 // check refuses hosts nixos-infect cannot turn into NixOS. resources is
-// false when the infect already ran (it used the disk it needed).
-func (f *facts) check(resources bool) error {
+// false when the infect already ran (it used the disk it needed). env is the
+// script's environment (--infect-env).
+func (f *facts) check(resources bool, env map[string]string) error {
 	debianLike := f.OSID == "debian" || f.OSID == "ubuntu" ||
 		strings.Contains(" "+f.OSLike+" ", " debian ") || strings.Contains(" "+f.OSLike+" ", " ubuntu ")
 	switch {
@@ -162,11 +217,37 @@ func (f *facts) check(resources bool) error {
 	if !resources {
 		return nil
 	}
-	if f.DiskFreeKiB < MinFreeDiskKiB {
-		return &PreflightError{Reason: fmt.Sprintf("only %s free on / (need %s)", kib(f.DiskFreeKiB), kib(MinFreeDiskKiB)), Hint: "free disk space or pick a bigger instance"}
+	swapFile := f.swapFile(env)
+	if swapFile && f.TmpFSType == "tmpfs" {
+		return &PreflightError{Reason: "/tmp is a tmpfs, and nixos-infect puts its 1 GiB swap file there: swapon refuses a file on tmpfs and the script stops",
+			Hint: "pass --infect-env NO_SWAP=1 on a host with enough memory, or unmount /tmp (nixos-infect's README says the same for OVH)"}
+	}
+	need := int64(NixStoreKiB)
+	if swapFile {
+		if f.TmpOnRoot {
+			need += SwapFileKiB
+		} else if f.TmpFreeKiB < SwapFileKiB+swapFileHeadroomK {
+			return &PreflightError{Reason: fmt.Sprintf("only %s free on /tmp, and nixos-infect writes a 1 GiB swap file there", kib(f.TmpFreeKiB)),
+				Hint: "free space on /tmp, or pass --infect-env NO_SWAP=1 on a host with enough memory"}
+		}
+	}
+	if f.DiskFreeKiB < need {
+		what := "Nix, the channel and the system"
+		if swapFile && f.TmpOnRoot {
+			what += " plus the 1 GiB swap file in /tmp"
+		}
+		return &PreflightError{Reason: fmt.Sprintf("only %s free on / (need %s: %s)", kib(f.DiskFreeKiB), kib(need), what), Hint: "free disk space or pick a bigger instance"}
 	}
 	if f.MemKiB < MinMemoryKiB {
 		return &PreflightError{Reason: fmt.Sprintf("only %s of memory (need %s)", kib(f.MemKiB), kib(MinMemoryKiB)), Hint: "pick an instance with more memory"}
+	}
+	total := f.MemKiB + f.SwapKiB
+	if swapFile {
+		total += SwapFileKiB
+	}
+	if total < MinMemorySwapKiB {
+		return &PreflightError{Reason: fmt.Sprintf("only %s of memory and swap for building NixOS (need %s)", kib(total), kib(MinMemorySwapKiB)),
+			Hint: "drop --infect-env NO_SWAP, add swap, or pick an instance with more memory"}
 	}
 	return nil
 }
@@ -189,6 +270,16 @@ func (f *facts) templateFacts() templates.Facts {
 		t.RootDevice = "/dev/disk/by-uuid/" + f.RootUUID
 	}
 	if f.Boot == "efi" {
+		// A separate /boot holds grub's files and the kernels on EFI hosts
+		// (Ubuntu's cloud images): the script leaves it mounted and NixOS
+		// must keep mounting it. On BIOS the script unmounts it and grub goes
+		// to the root filesystem (l.421 with bootFs=/boot), so it is not declared.
+		if f.BootSource != "" && f.ESPMount != "/boot" {
+			t.BootDevice, t.BootFSType = f.BootSource, f.BootFSType
+			if f.BootUUID != "" {
+				t.BootDevice = "/dev/disk/by-uuid/" + f.BootUUID
+			}
+		}
 		t.ESPMount = f.ESPMount
 		t.ESPDevice = f.ESPSource
 		if f.ESPUUID != "" {
@@ -226,8 +317,13 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if f.NixOS() {
 		switch {
 		case s.Rec.Done(StepInfect) || (f.Ours() && s.Rec.Done(StepUpload)):
-			// An earlier run infected and rebooted it; the reboot step verifies.
+			// This workspace infected it: an earlier run rebooted it, or the
+			// infect went on after an interrupted run and the host rebooted
+			// since. It is never infected again; the reboot step verifies.
 			s.Note("%s, %s: rebooted into NixOS in an earlier run", f.OSName, f.Arch)
+			if !s.Rec.Done(StepInfect) {
+				s.Rec.mark(StepInfect, StatusSkipped).Note = "the host already runs NixOS: nixos-infect finished before it rebooted"
+			}
 		default:
 			s.alreadyNixOS = true
 			s.Note("%s, %s: already NixOS, skipping to capture", f.OSName, f.Arch)
@@ -240,7 +336,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 		return nil
 	}
 
-	if err := f.check(!s.Rec.Done(StepInfect)); err != nil {
+	if err := f.check(!s.Rec.Done(StepInfect), s.infectEnv()); err != nil {
 		return err
 	}
 	if !s.Rec.Done(StepInfect) && !s.Rec.RebootRequested {

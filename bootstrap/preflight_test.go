@@ -21,6 +21,11 @@ root_uuid=0b2c0f9e-1111-2222-3333-444455556666
 root_disk=/dev/vda
 disk_free_kib=9000000
 mem_kib=2000000
+swap_kib=0
+swap_first=
+tmp_fstype=ext4
+tmp_on_root=yes
+tmp_free_kib=9000000
 boot_id=5d9d4b1c-aaaa-bbbb-cccc-ddddeeeeffff
 marker=
 authorized_key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE alice@laptop
@@ -47,20 +52,32 @@ func TestFactsCheck(t *testing.T) {
 		name      string
 		facts     string
 		resources bool
+		env       map[string]string
 		want      string // substring of the refusal; "" means accepted
 	}{
-		{"debian root", debianFacts, true, ""},
-		{"ubuntu", withFact(debianFacts, "os_id", "ubuntu"), true, ""},
-		{"debian derivative", withFact(withFact(debianFacts, "os_id", "raspbian"), "os_like", "debian"), true, ""},
-		{"centos", withFact(withFact(debianFacts, "os_id", "centos"), "os_name", "CentOS Stream 9"), true, `unsupported OS "CentOS Stream 9"`},
-		{"arm32", withFact(debianFacts, "arch", "armv7l"), true, `unsupported architecture "armv7l"`},
-		{"aarch64", withFact(debianFacts, "arch", "aarch64"), true, ""},
-		{"user without sudo", withFact(withFact(debianFacts, "uid", "1000"), "sudo", "no"), true, "without passwordless sudo"},
-		{"user with sudo", withFact(withFact(debianFacts, "uid", "1000"), "sudo", "yes"), true, ""},
-		{"small disk", withFact(debianFacts, "disk_free_kib", "1000000"), true, "free on /"},
-		{"small disk after infect", withFact(debianFacts, "disk_free_kib", "1000000"), false, ""},
-		{"small memory", withFact(debianFacts, "mem_kib", "200000"), true, "of memory"},
-		{"efi without esp", withFact(debianFacts, "boot", "efi"), true, "EFI system partition"},
+		{"debian root", debianFacts, true, nil, ""},
+		{"ubuntu", withFact(debianFacts, "os_id", "ubuntu"), true, nil, ""},
+		{"debian derivative", withFact(withFact(debianFacts, "os_id", "raspbian"), "os_like", "debian"), true, nil, ""},
+		{"centos", withFact(withFact(debianFacts, "os_id", "centos"), "os_name", "CentOS Stream 9"), true, nil, `unsupported OS "CentOS Stream 9"`},
+		{"arm32", withFact(debianFacts, "arch", "armv7l"), true, nil, `unsupported architecture "armv7l"`},
+		{"aarch64", withFact(debianFacts, "arch", "aarch64"), true, nil, ""},
+		{"user without sudo", withFact(withFact(debianFacts, "uid", "1000"), "sudo", "no"), true, nil, "without passwordless sudo"},
+		{"user with sudo", withFact(withFact(debianFacts, "uid", "1000"), "sudo", "yes"), true, nil, ""},
+		{"small disk", withFact(debianFacts, "disk_free_kib", "1000000"), true, nil, "free on /"},
+		{"small disk after infect", withFact(debianFacts, "disk_free_kib", "1000000"), false, nil, ""},
+		// 2 GiB for Nix and the system, plus the 1 GiB swap file in /tmp on /.
+		{"room for the system, not the swap file", withFact(debianFacts, "disk_free_kib", "2500000"), true, nil, "need 3.0 GiB: Nix, the channel and the system plus the 1 GiB swap file"},
+		{"room for the system without swap file", withFact(debianFacts, "disk_free_kib", "2500000"), true, map[string]string{"NO_SWAP": "1"}, ""},
+		{"swap partition: no swap file", withFact(withFact(withFact(debianFacts, "disk_free_kib", "2500000"), "swap_first", "/dev/vda2"), "swap_kib", "1048572"), true, nil, ""},
+		{"swap file: the script still adds its own", withFact(withFact(withFact(debianFacts, "disk_free_kib", "2500000"), "swap_first", "/swapfile"), "swap_kib", "1048572"), true, nil, "need 3.0 GiB"},
+		{"tmp on tmpfs", withFact(withFact(debianFacts, "tmp_fstype", "tmpfs"), "tmp_on_root", "no"), true, nil, "/tmp is a tmpfs"},
+		{"tmp on tmpfs, no swap file", withFact(withFact(debianFacts, "tmp_fstype", "tmpfs"), "tmp_on_root", "no"), true, map[string]string{"NO_SWAP": "1"}, ""},
+		{"small separate tmp", withFact(withFact(debianFacts, "tmp_on_root", "no"), "tmp_free_kib", "500000"), true, nil, "free on /tmp"},
+		{"big separate tmp", withFact(withFact(withFact(debianFacts, "tmp_on_root", "no"), "tmp_free_kib", "5000000"), "disk_free_kib", "2200000"), true, nil, ""},
+		{"small memory", withFact(debianFacts, "mem_kib", "200000"), true, nil, "of memory"},
+		{"512 MiB droplet with the swap file", withFact(debianFacts, "mem_kib", "480000"), true, nil, ""},
+		{"512 MiB droplet without swap", withFact(debianFacts, "mem_kib", "480000"), true, map[string]string{"NO_SWAP": "1"}, "memory and swap"},
+		{"efi without esp", withFact(debianFacts, "boot", "efi"), true, nil, "EFI system partition"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +85,7 @@ func TestFactsCheck(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseFacts: %v", err)
 			}
-			err = f.check(tt.resources)
+			err = f.check(tt.resources, tt.env)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("got refusal %q, want none", err)

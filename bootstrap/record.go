@@ -58,6 +58,9 @@ type Record struct {
 
 	InfectURL    string `json:"infect_url,omitempty"`
 	InfectSHA256 string `json:"infect_sha256,omitempty"`
+	// InfectEnv is the script's extra environment (--infect-env); a rerun
+	// without the flag uses it again.
+	InfectEnv map[string]string `json:"infect_env,omitempty"`
 
 	NixOSVersion string `json:"nixos_version,omitempty"`
 

@@ -71,6 +71,9 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	s.clock.start = start
 	if script != nil {
 		rec.InfectURL, rec.InfectSHA256 = opts.Infect.URL, opts.Infect.SHA256
+		if opts.InfectEnv != nil {
+			rec.InfectEnv = opts.InfectEnv
+		}
 	}
 	if err := loadSecrets(s); err != nil {
 		return err

@@ -38,10 +38,10 @@ func loadSecrets(s *State) error {
 }
 
 // secretsStep writes the decrypted secrets to /var/lib/bootstrap/secrets
-// (root-only until the owners of secrets.yaml exist on NixOS) and lists
-// that directory in /etc/NIXOS_LUSTRATE so they survive the switch. They are
-// files on disk, never Nix paths, so they never reach the world-readable
-// store, and they survive every later reboot.
+// (root-only until the owners of secrets.yaml exist on NixOS); the infect
+// step lists /var/lib/bootstrap in /etc/NIXOS_LUSTRATE so they survive the
+// switch. They are files on disk, never Nix paths, so they never reach the
+// world-readable store, and they survive every later reboot.
 type secretsStep struct{}
 
 func (secretsStep) Name() string { return StepSecrets }
@@ -54,17 +54,7 @@ func (secretsStep) Run(ctx context.Context, s *State) error {
 	if s.alreadyNixOS {
 		return pushSecrets(ctx, s, s.secretMeta)
 	}
-	if len(s.secrets) == 0 {
-		s.Note("none")
-		return nil
-	}
-	if err := pushSecrets(ctx, s, nil); err != nil {
-		return err
-	}
-	if err := secrets.EnsureLustrate(ctx, s.client); err != nil {
-		return fmt.Errorf("keep secrets through the switch: %w", err)
-	}
-	return nil
+	return pushSecrets(ctx, s, nil)
 }
 
 // pushSecrets uploads the decrypted secrets with meta (nil: root 0400).

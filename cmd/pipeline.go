@@ -35,6 +35,7 @@ type pipelineOptions struct {
 	AcceptNewHostKey bool
 	InfectURL        string
 	InfectSHA256     string
+	InfectEnv        []string
 	Timeout          time.Duration
 	RebootTimeout    time.Duration
 	DryRun           bool
@@ -53,6 +54,7 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.BoolVar(&o.AcceptNewHostKey, "accept-new-host-key", false, "trust and pin an unknown host key on first contact (a changed key is still refused)")
 	f.StringVar(&o.InfectURL, "infect-url", "", "nixos-infect URL overriding the pinned one (needs --infect-sha256)")
 	f.StringVar(&o.InfectSHA256, "infect-sha256", "", "sha256 of the script at --infect-url")
+	f.StringArrayVar(&o.InfectEnv, "infect-env", nil, "NAME=VALUE for nixos-infect's environment (repeatable): "+strings.Join(infect.KnownEnv(), ", ")+"; a rerun without it reuses the recorded ones")
 	f.DurationVar(&o.Timeout, "timeout", bootstrap.DefaultTimeout, "overall time limit")
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", bootstrap.DefaultRebootTimeout, "how long to wait for the host to come back after the reboot")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step, remote command and file; contact and write nothing")
@@ -112,6 +114,13 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 	}
 	if err := opts.Infect.Validate(); err != nil {
 		return opts, &UsageError{Msg: err.Error()}
+	}
+	if flags.Changed("infect-env") {
+		env, err := infect.ParseEnv(o.InfectEnv, opts.Infect != infect.Pinned)
+		if err != nil {
+			return opts, &UsageError{Msg: err.Error()}
+		}
+		opts.InfectEnv = env
 	}
 	if dir, err := os.UserCacheDir(); err == nil {
 		opts.InfectCacheDir = filepath.Join(dir, "bootstrap", "nixos-infect")

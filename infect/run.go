@@ -22,8 +22,11 @@ type Remote interface {
 	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error
 }
 
-// DefaultDir is the remote state directory used when Job.Dir is empty.
-const DefaultDir = "/root/.bootstrap"
+// DefaultDir is the remote state directory used when Job.Dir is empty. It is
+// under /var/lib/bootstrap, which EnsureLustrate keeps through the first NixOS
+// boot: that boot moves everything else (/root included) to /old-root, and a
+// job whose state vanished would look "not started" to a rerun.
+const DefaultDir = "/var/lib/bootstrap/infect"
 
 // Interrupted is the exit code reported for a job whose process is gone
 // without having recorded an exit status: it was killed or the host rebooted.
@@ -297,7 +300,7 @@ func (j Job) Start(ctx context.Context, r Remote) error {
 	d := j.dir()
 
 	var stdout bytes.Buffer
-	if err := j.run(ctx, r, "prepare "+d, `mkdir -p -m 0700 "$d" && state`+"\n", &stdout); err != nil {
+	if err := j.run(ctx, r, "prepare "+d, `mkdir -p -m 0700 "$d" && chmod 0700 "$d" && state`+"\n", &stdout); err != nil {
 		return err
 	}
 	if st, _, err := parseState(stdout.String()); err == nil && st == Running {
@@ -312,8 +315,9 @@ func (j Job) Start(ctx context.Context, r Remote) error {
 		return fmt.Errorf("upload nixos-infect wrapper to %s: %w", d, err)
 	}
 
-	const launch = `set -e
+	launch := `set -e
 case $(state) in running*) echo already-running; exit 0 ;; esac
+` + refuseNixOS + `
 for c in setsid nohup bash tail; do
 	command -v "$c" >/dev/null 2>&1 || { echo "$c not found on the host" >&2; exit 127; }
 done
@@ -336,6 +340,8 @@ echo started
 	switch strings.TrimSpace(stdout.String()) {
 	case "started":
 		return nil
+	case runsNixOS:
+		return fmt.Errorf("start nixos-infect in %s: %w", d, ErrRunsNixOS)
 	case "already-running":
 		return fmt.Errorf("start nixos-infect in %s: %w", d, ErrAlreadyRunning)
 	}

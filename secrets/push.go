@@ -16,8 +16,8 @@ import (
 )
 
 // Dir is where secrets live on the host: root-only (0700), on disk, outside
-// /etc/nixos and the Nix store. It survives reboots; LustrateLine keeps it
-// across the nixos-infect switch.
+// /etc/nixos and the Nix store. It survives reboots; infect.LustrateLines keeps
+// it across the nixos-infect switch.
 const Dir = "/var/lib/bootstrap/secrets"
 
 // Remote is what Push needs of an SSH connection (*remote.Client). WriteFile
@@ -211,29 +211,4 @@ func batches(items []string, cost func(string) int) [][]string {
 		out = append(out, cur)
 	}
 	return out
-}
-
-// LustrateLine is the /etc/NIXOS_LUSTRATE entry that carries the secrets
-// (and anything else under /var/lib/bootstrap) across the first NixOS boot,
-// which otherwise moves the old root to /old-root.
-func LustrateLine() string { return "var/lib/bootstrap" }
-
-// LustrateFile is read by the NixOS initrd on the first boot after the infect.
-const LustrateFile = "/etc/NIXOS_LUSTRATE"
-
-// EnsureLustrate appends LustrateLine to /etc/NIXOS_LUSTRATE unless the file
-// already has that exact line. It is idempotent, and adds a missing final
-// newline first so the entry is never glued to the previous one. Run it
-// before the infect (nixos-infect appends its own entries with >>).
-func EnsureLustrate(ctx context.Context, r Remote) error {
-	if err := r.Run(ctx, appendLine(LustrateFile, LustrateLine()), nil, nil); err != nil {
-		return fmt.Errorf("add %s to %s: %w", LustrateLine(), LustrateFile, err)
-	}
-	return nil
-}
-
-func appendLine(file, line string) string {
-	f, l := remote.Quote(file), remote.Quote(line)
-	return fmt.Sprintf(`grep -qxF -- %s %s 2>/dev/null || { if [ -s %s ] && [ -n "$(tail -c 1 -- %s)" ]; then echo >> %s; fi; printf '%%s\n' %s >> %s; }`,
-		l, f, f, f, f, l, f)
 }

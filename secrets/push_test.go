@@ -259,49 +259,6 @@ func TestBatchesStayUnderLimit(t *testing.T) {
 	}
 }
 
-func TestEnsureLustrateCommand(t *testing.T) {
-	r := &recorder{}
-	if err := EnsureLustrate(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	want := `grep -qxF -- var/lib/bootstrap /etc/NIXOS_LUSTRATE 2>/dev/null || { if [ -s /etc/NIXOS_LUSTRATE ] && [ -n "$(tail -c 1 -- /etc/NIXOS_LUSTRATE)" ]; then echo >> /etc/NIXOS_LUSTRATE; fi; printf '%s\n' var/lib/bootstrap >> /etc/NIXOS_LUSTRATE; }`
-	if len(r.cmds) != 1 || r.cmds[0] != want {
-		t.Errorf("got %q, want %q", r.cmds, want)
-	}
-	r = &recorder{failRun: "grep"}
-	if err := EnsureLustrate(context.Background(), r); err == nil || !strings.Contains(err.Error(), "NIXOS_LUSTRATE") {
-		t.Errorf("got %v, want an error naming the file", err)
-	}
-}
-
-// TestAppendLineShell runs the lustrate command in a real shell on a temp file.
-func TestAppendLineShell(t *testing.T) {
-	tests := []struct{ name, before, want string }{
-		{"missing file", "\x00", "var/lib/bootstrap\n"},
-		{"empty file", "", "var/lib/bootstrap\n"},
-		{"no final newline", "etc/nixos", "etc/nixos\nvar/lib/bootstrap\n"},
-		{"other lines", "etc/nixos\nvar/lib/bootstrap/x\n", "etc/nixos\nvar/lib/bootstrap/x\nvar/lib/bootstrap\n"},
-		{"already there", "etc/nixos\nvar/lib/bootstrap\nroot/x\n", "etc/nixos\nvar/lib/bootstrap\nroot/x\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := filepath.Join(t.TempDir(), "NIXOS LUSTRATE")
-			if tt.before != "\x00" {
-				os.WriteFile(f, []byte(tt.before), 0o644)
-			}
-			for range 2 { // idempotent
-				if out, err := exec.Command("sh", "-c", appendLine(f, LustrateLine())).CombinedOutput(); err != nil {
-					t.Fatalf("got %v: %s", err, out)
-				}
-			}
-			got, _ := os.ReadFile(f)
-			if string(got) != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 // localShell is a Remote on this machine: commands run with sh -c, files are
 // written atomically like remote.Client does.
 type localShell struct{ cmds []string }

@@ -52,6 +52,24 @@ func goldenCases() []goldenCase {
 				},
 			}
 		}},
+		// Ubuntu 24.04's cloud image under EFI: a separate ext4 /boot with the
+		// ESP on /boot/efi inside it.
+		{"efi-separate-boot-24.11", func(t testing.TB) Config {
+			return Config{
+				Name:      "app-3",
+				Channel:   mustChannel(t, "nixos-24.11"),
+				DeployKey: testKey(t, 5) + " bootstrap-deploy",
+				Facts: Facts{
+					BootMode:   EFI,
+					ESPDevice:  "/dev/disk/by-uuid/B2C3-D4E5",
+					ESPMount:   "/boot/efi",
+					BootDevice: "/dev/disk/by-uuid/1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+					BootFSType: "ext4",
+					RootDevice: "/dev/disk/by-uuid/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+					RootFSType: "ext4",
+				},
+			}
+		}},
 	}
 }
 

@@ -49,6 +49,10 @@ type Facts struct {
 	ESPMount   string // EFI: where the ESP is mounted, e.g. "/boot/efi" or "/boot"
 	RootDevice string // device of /, e.g. "/dev/vda1"
 	RootFSType string // file system type of /, e.g. "ext4"
+	// EFI only: a separate /boot (not the ESP) that holds grub's files and
+	// the kernels, e.g. "/dev/disk/by-uuid/…" and "ext4". Empty: none.
+	BootDevice string `json:",omitempty"`
+	BootFSType string `json:",omitempty"`
 }
 
 // Config is everything the generated files depend on.
@@ -168,6 +172,9 @@ func (c Config) data() (data, error) {
 		if err := checkAbsPath("grub device", f.GrubDevice); err != nil {
 			return data{}, err
 		}
+		if f.BootDevice != "" {
+			return bad("boot device", "a separate /boot is not declared on BIOS hosts: nixos-infect unmounts it and grub goes to the root file system")
+		}
 	case EFI:
 		if err := checkAbsPath("ESP device", f.ESPDevice); err != nil {
 			return data{}, err
@@ -177,6 +184,17 @@ func (c Config) data() (data, error) {
 		}
 		if f.ESPMount == "/" || path.Clean(f.ESPMount) != f.ESPMount {
 			return bad("ESP mount point", "%q: want a clean absolute path below / such as /boot or /boot/efi", f.ESPMount)
+		}
+		if f.BootDevice != "" {
+			if f.ESPMount == "/boot" {
+				return bad("boot device", "a separate /boot and an ESP mounted on /boot exclude each other")
+			}
+			if err := checkAbsPath("boot device", f.BootDevice); err != nil {
+				return data{}, err
+			}
+			if !fsType.MatchString(f.BootFSType) {
+				return bad("boot file system type", "%q: want a file system type such as ext4", f.BootFSType)
+			}
 		}
 	default:
 		return bad("boot mode", "%q: want %q or %q", f.BootMode, BIOS, EFI)
