@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +94,7 @@ type evalCase struct {
 	name   string
 	files  map[string]string // "configuration.nix" is the root
 	want   map[string]any    // selected path -> value (or absent)
-	errs   []string          // substrings of the *NixError's message; want is then unused
+	errs   []string          // substrings of the *NixError's message; want is then unused; {dir} is the tree
 	file   string            // with errs: NixError.File, relative to the tree ("" = not checked)
 	system string
 }
@@ -107,45 +106,23 @@ func runEvalCases(t *testing.T, cases []evalCase) {
 			e := evaluator(t)
 			e.System = tc.system
 			dir := writeTree(t, tc.files)
-			var sel []string
-			for p := range tc.want {
-				sel = append(sel, p)
-			}
-			got, err := e.Eval(testContext(t), filepath.Join(dir, "configuration.nix"), sel)
-			if tc.errs != nil {
-				var ne *NixError
-				if !errors.As(err, &ne) {
-					t.Fatalf("got %v (%T), want a *NixError containing %q", err, err, tc.errs)
-				}
-				for _, s := range tc.errs {
-					if !strings.Contains(ne.Msg, strings.ReplaceAll(s, "{dir}", dir)) {
-						t.Errorf("got message\n%s\nwant it to contain %q", ne.Msg, strings.ReplaceAll(s, "{dir}", dir))
-					}
-				}
-				if tc.file != "" {
-					if want := filepath.Join(dir, tc.file); ne.File != want {
-						t.Errorf("got File %q, want %q", ne.File, want)
-					}
-				}
+			if tc.errs == nil {
+				checkEval(t, e, dir, tc.want)
 				return
 			}
-			if err != nil {
-				t.Fatalf("got error %v, want none", err)
+			_, err := e.Eval(testContext(t), filepath.Join(dir, "configuration.nix"), nil)
+			var ne *NixError
+			if !errors.As(err, &ne) {
+				t.Fatalf("got %v (%T), want a *NixError containing %q", err, err, tc.errs)
 			}
-			for p, w := range tc.want {
-				g, ok := got[p]
-				if w == absent {
-					if ok {
-						t.Errorf("%s: got %#v, want it absent", p, g)
-					}
-					continue
+			for _, s := range tc.errs {
+				if s = strings.ReplaceAll(s, "{dir}", dir); !strings.Contains(ne.Msg, s) {
+					t.Errorf("got message\n%s\nwant it to contain %q", ne.Msg, s)
 				}
-				if !ok {
-					t.Errorf("%s: got nothing, want %#v", p, jsonValue(w, dir))
-					continue
-				}
-				if want := jsonValue(w, dir); !reflect.DeepEqual(g, want) {
-					t.Errorf("%s: got %#v, want %#v", p, g, want)
+			}
+			if tc.file != "" {
+				if want := filepath.Join(dir, tc.file); ne.File != want {
+					t.Errorf("got File %q, want %q", ne.File, want)
 				}
 			}
 		})
