@@ -115,6 +115,8 @@ func TestNetworkingNixErrors(t *testing.T) {
 		func(f *Facts) {
 			f.Routes = []Route{{Family: IPv4, Destination: "10.0.0.0/8", Via: "${x}", Interface: "eth0"}}
 		},
+		func(f *Facts) { f.Gateways[0].Address = `172.31.1.1"; x = "` },
+		func(f *Facts) { f.Gateways[1].Interface = "eth9" },
 	}
 	for i, corrupt := range bad {
 		f := fixture(t, "hetznercloud")

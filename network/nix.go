@@ -102,6 +102,9 @@ func NetworkingNix(f *Facts, ch channel.Channel) ([]byte, error) {
 		if g == nil {
 			continue
 		}
+		if _, err := netip.ParseAddr(g.Address); err != nil || f.Interface(g.Interface) == nil {
+			return nil, fmt.Errorf("networking.nix: default gateway %q on %q: not an address on an interface of the host", g.Address, g.Interface)
+		}
 		opt := "defaultGateway"
 		if family == IPv6 {
 			opt = "defaultGateway6"
