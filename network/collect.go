@@ -11,7 +11,7 @@ import "strings"
 //
 // Each section starts on a line of its own with "==> " and a header:
 // a command ("ip -j addr"), "file PATH" (at most 64 KiB of the file), "hex
-// PATH" (a binary lease as od hex bytes), "exists PATH" or "readlink PATH".
+// PATH" (a binary lease as od hex bytes) or "exists PATH".
 // A file whose own text holds such a line would confuse the reader; every
 // file read is root's, so that is left as is. At most 16 files of each
 // kind are read.
@@ -24,7 +24,6 @@ sec ip -j addr; ip -j addr | head -c 1048576
 sec ip -j -d link; ip -j -d link | head -c 1048576
 sec ip -j route; ip -j route | head -c 262144
 sec ip -j -6 route; ip -j -6 route | head -c 262144
-sec readlink /etc/resolv.conf; readlink /etc/resolv.conf
 if command -v resolvectl >/dev/null; then sec resolvectl dns; resolvectl dns | head -c 65536; fi
 $SUDO sh -c '
 sec() { printf "\n==> %s\n" "$*"; }
@@ -61,7 +60,7 @@ exit 0
 
 // section is one "==> header" block of CollectScript's output.
 type section struct {
-	kind string // "cmd", "file", "hex", "exists", "readlink"
+	kind string // "cmd", "file", "hex", "exists"
 	name string // the command line, or the path
 	body string
 }
@@ -93,7 +92,7 @@ func splitSections(out string) []section {
 			break
 		}
 		s := section{kind: "cmd", name: h}
-		for _, k := range []string{"file", "hex", "exists", "readlink"} {
+		for _, k := range []string{"file", "hex", "exists"} {
 			if p, ok := strings.CutPrefix(h, k+" "); ok && strings.HasPrefix(p, "/") {
 				s = section{kind: k, name: p}
 			}

@@ -34,8 +34,6 @@ func Parse(out string) (*Facts, error) {
 			case "resolvectl dns":
 				p.resolvectl = s.body
 			}
-		case "readlink":
-			p.resolvLink = strings.TrimSpace(s.body)
 		case "exists":
 			p.exists = append(p.exists, s.name)
 		case "file", "hex":
@@ -71,7 +69,6 @@ type parser struct {
 	facts *Facts
 	links []link
 
-	resolvLink   string // target of the /etc/resolv.conf symlink
 	resolvConf   string // /etc/resolv.conf
 	resolvedConf string // /run/systemd/resolve/resolv.conf
 	resolvectl   string

@@ -274,7 +274,7 @@ func TestSplitSections(t *testing.T) {
 		{"cmd", "file relative", "x"},
 		{"hex", "/var/lib/dhcpcd/eth0.lease", " 02 01"},
 		{"exists", "/etc/hetzner-build", ""},
-		{"readlink", "/etc/resolv.conf", "../run/x"},
+		{"cmd", "readlink /etc/resolv.conf", "../run/x"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
