@@ -865,3 +865,21 @@ func TestLib(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalNoDownloads: a fetcher fails at once (the URL is on loopback, so
+// that nothing leaves the machine even without the proxy).
+func TestEvalNoDownloads(t *testing.T) {
+	e := evaluator(t)
+	dir := writeTree(t, map[string]string{
+		"configuration.nix": `{ environment.etc.x.text = builtins.readFile (builtins.fetchurl "http://127.0.0.1:9/x"); }`,
+	})
+	start := time.Now()
+	_, err := e.Eval(testContext(t), filepath.Join(dir, "configuration.nix"), nil)
+	var ne *NixError
+	if !errors.As(err, &ne) || !strings.Contains(ne.Msg, "unable to download 'http://127.0.0.1:9/x'") {
+		t.Errorf("got %v, want a *NixError about the download", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v, want a prompt failure", d)
+	}
+}
