@@ -789,7 +789,8 @@ func TestNixString(t *testing.T) {
 	}
 }
 
-// TestLib checks the stub lib against what nixpkgs' lib returns.
+// TestLib checks the stub lib: each function gives what nixpkgs' function of
+// the same name is specified to give.
 func TestLib(t *testing.T) {
 	e := evaluator(t)
 	tests := []struct{ expr, want string }{
