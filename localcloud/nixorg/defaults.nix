@@ -2,8 +2,7 @@
 # that come before the configuration's (like NixOS's baseModules):
 #
 #   - defaults, used when nothing defines the option (mkOptionDefault, as in
-#     NixOS). Each is the default of the named nixpkgs file (checked against
-#     nixpkgs master; unchanged from 20.09 to 24.11 unless noted);
+#     NixOS), each as the nixpkgs file named by _file declares it;
 #   - attrsOf (submodule) types, whose elements NixOS merges with their own
 #     priorities: `fileSystems."/" = mkForce { ... }` replaces the other
 #     definitions of "/" as a whole, where an undeclared attribute set is
@@ -30,7 +29,7 @@ in
   }
   {
     _file = "nixpkgs/nixos/modules/tasks/network-interfaces.nix";
-    # hostName: "nixos" (config.system.nixos.distroId since 24.05).
+    # hostName: nixpkgs says config.system.nixos.distroId, which is "nixos".
     options.networking.hostName = mkOption { type = types.str; default = "nixos"; };
     options.networking.domain = mkOption { type = types.nullOr types.str; default = null; };
     options.networking.nameservers = mkOption { type = types.listOf types.str; default = [ ]; };

@@ -5,11 +5,17 @@
 # building the system would), then config.assertions are checked, so any
 # error in it fails the evaluation with its own message.
 #
-# Differences from NixOS, by design: only the options declared by the
-# configuration itself and by ./defaults.nix are known. Everything else is
-# merged by the shape of its definitions (see mergeAt); no value is
-# type-checked; reading an option that nothing defines (and that has no
-# default here) fails with "attribute '...' missing".
+# Differences from NixOS, by design:
+#   - only the options declared by the configuration and by ./defaults.nix
+#     are known; any other path is merged by the shape of its definitions
+#     (see mergeAt), so defining an option NixOS lacks is no error, and
+#     reading one that nothing defines fails ("attribute '...' missing")
+#     where NixOS would give its default;
+#   - no type checks or coercions, no apply, no defaults inside submodules,
+#     no freeformType; `options` is the raw declarations, without
+#     .value/.isDefined;
+#   - warnings are not shown; lib and pkgs are the stubs of lib.nix and
+#     pkgs.nix.
 { configFile, modulesPath, select, system ? "x86_64-linux", release ? "24.11" }:
 let
   inherit (builtins)

@@ -332,8 +332,9 @@ let
     isStringLike = x: isString x || b.isPath x || (isAttrs x && (x ? outPath || x ? __toString));
     toInt = str:
       let m = match "[[:space:]]*(-?[[:digit:]]+)[[:space:]]*" str; in
-      if m == null || match "-?0[[:digit:]]+" (head m) != null
-      then throw "toInt: Could not convert ${escapeNixString str} to int."
+      if m == null then throw "toInt: Could not convert ${escapeNixString str} to int."
+      else if match "0[[:digit:]]+" (head m) != null
+      then throw "toInt: Ambiguity in interpretation of ${escapeNixString str} between octal and zero padded integer."
       else b.fromJSON (head m);
     toIntBase10 = toInt;
     getExe = pkg: "${pkg}/bin/${baseNameOf (toString pkg)}";

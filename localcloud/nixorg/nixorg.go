@@ -1,14 +1,16 @@
 // Package nixorg stands in for what the end-to-end tests would otherwise
-// fetch from nixos.org. This part evaluates a host's real /etc/nixos
-// configuration without nixpkgs: eval.nix is a minimal NixOS module system
-// (imports, mkIf/mkMerge/mkOverride/mkOrder, NixOS's merge rules and error
-// messages, a stub lib and pkgs, stub modules under modulesPath and a few
-// NixOS option defaults) that Debian's nix-instantiate runs, so that the
-// emulated first boot applies what the configuration really says.
+// download from the NixOS project. This part evaluates a host's real
+// /etc/nixos configuration without nixpkgs: eval.nix is a minimal NixOS
+// module system (imports, mkIf/mkMerge/mkOverride/mkOrder, NixOS's merge
+// rules and error messages, a stub lib and pkgs, stub modules under
+// modulesPath and a few NixOS option defaults) that Debian's nix-instantiate
+// runs, so that the emulated first boot applies what the configuration
+// really says.
 //
 // Every run uses a private, writable Nix store, state and configuration in a
-// temporary directory, an empty NIX_PATH and no network: downloads go to a
-// closed loopback proxy and fail at once.
+// temporary directory, an empty NIX_PATH and no network: downloads (a
+// fetchurl or fetchTarball in a configuration) go to a closed loopback proxy
+// and fail on the first attempt.
 package nixorg
 
 import (
@@ -228,8 +230,8 @@ func writeFiles(dir string) error {
 // privateNix returns the environment of a nix-instantiate that uses only
 // dir: its own store, state, log, configuration and home; no NIX_PATH; no
 // substituters; proxies that refuse every download (the discard port on
-// loopback), so that a fetcher in a configuration fails instead of reaching
-// the network.
+// loopback), tried once, so that a fetcher in a configuration fails at once
+// instead of reaching the network.
 func privateNix(dir string) ([]string, error) {
 	sub := func(name string) string { return filepath.Join(dir, name) }
 	for _, d := range []string{"home", "store", "state", "log", "etc"} {
@@ -239,7 +241,7 @@ func privateNix(dir string) ([]string, error) {
 	}
 	// build-users-group: without it Nix run as root warns about the missing
 	// nixbld group on every call.
-	conf := "build-users-group =\nsubstituters =\n"
+	conf := "build-users-group =\nsubstituters =\ndownload-attempts = 1\n"
 	if err := os.WriteFile(filepath.Join(sub("etc"), "nix.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}

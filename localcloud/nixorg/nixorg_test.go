@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -785,5 +786,101 @@ func TestNixString(t *testing.T) {
 		if got := nixString(tt.in); got != tt.want {
 			t.Errorf("nixString(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestLib checks the stub lib: each function gives what nixpkgs' function of
+// the same name is specified to give.
+func TestLib(t *testing.T) {
+	e := evaluator(t)
+	tests := []struct{ expr, want string }{
+		{`lib.mkDefault 1`, `{"_type":"override","content":1,"priority":1000}`},
+		{`lib.mkOptionDefault 1`, `{"_type":"override","content":1,"priority":1500}`},
+		{`lib.mkForce 1`, `{"_type":"override","content":1,"priority":50}`},
+		{`lib.mkBefore [ 1 ]`, `{"_type":"order","content":[1],"priority":500}`},
+		{`lib.mkAfter [ 1 ]`, `{"_type":"order","content":[1],"priority":1500}`},
+		{`lib.mkIf true 1`, `{"_type":"if","condition":true,"content":1}`},
+		{`(lib.mkEnableOption "x").default`, `false`},
+		{`(lib.mkOption { default = 3; })._type`, `"option"`},
+		{`lib.optional false 1 ++ lib.optional true 2 ++ lib.optionals true [ 3 4 ]`, `[2,3,4]`},
+		{`lib.optionalString false "x" + lib.optionalString true "y"`, `"y"`},
+		{`lib.optionalAttrs true { a = 1; } // lib.optionalAttrs false { b = 2; }`, `{"a":1}`},
+		{`lib.concatStringsSep "," [ "a" "b" ]`, `"a,b"`},
+		{`lib.concatMapStringsSep "-" toString [ 1 2 ]`, `"1-2"`},
+		{`lib.concatLists [ [ 1 ] [ 2 3 ] ]`, `[1,2,3]`},
+		{`lib.mapAttrs (n: v: v + 1) { a = 1; }`, `{"a":2}`},
+		{`lib.mapAttrsToList (n: v: n + v) { a = "1"; b = "2"; }`, `["a1","b2"]`},
+		{`lib.filterAttrs (n: v: v > 1) { a = 1; b = 2; }`, `{"b":2}`},
+		{`lib.attrNames { b = 1; a = 2; } ++ lib.attrValues { b = 1; a = 2; }`, `["a","b",2,1]`},
+		{`[ (lib.elem 2 [ 1 2 ]) (lib.hasPrefix "/dev" "/dev/sda") (lib.hasSuffix ".nix" "a.nix") (lib.hasInfix "b" "abc") ]`, `[true,true,true,true]`},
+		{`[ (lib.removePrefix "/boot" "/boot/efi") (lib.removeSuffix ".nix" "a.nix") (lib.removePrefix "x" "abc") ]`, `["/efi","a","abc"]`},
+		{`lib.splitString "." "a.b..c"`, `["a","b","","c"]`},
+		{`[ (lib.toUpper "aB1") (lib.toLower "aB1") ]`, `["AB1","ab1"]`},
+		{`[ (lib.versionAtLeast "24.11" "24.05") (lib.versionOlder "20.09" "21.05") (lib.versionAtLeast "23.05" "23.11") ]`, `[true,true,false]`},
+		{`lib.recursiveUpdate { a = { b = 1; c = 2; }; d = 1; } { a = { b = 3; }; d = { x = 1; }; }`, `{"a":{"b":3,"c":2},"d":{"x":1}}`},
+		{`lib.foldl' (a: b: a + b) 0 [ 1 2 3 ]`, `6`},
+		{`lib.foldr (a: b: a + b) "" [ "a" "b" ]`, `"ab"`},
+		{`lib.listToAttrs [ (lib.nameValuePair "a" 1) ]`, `{"a":1}`},
+		{`lib.genAttrs [ "a" "b" ] (n: n + n)`, `{"a":"aa","b":"bb"}`},
+		{`lib.unique [ 3 1 3 2 1 ]`, `[3,1,2]`},
+		{`lib.flatten [ 1 [ 2 [ 3 ] ] ]`, `[1,2,3]`},
+		{`lib.range 2 4 ++ lib.range 1 0`, `[2,3,4]`},
+		{`[ (lib.length [ 1 2 ]) (lib.head [ 1 2 ]) (lib.toInt "42") (lib.toInt " -7 ") (lib.last [ 1 2 ]) ]`, `[2,1,42,-7,2]`},
+		{`builtins.tryEval (lib.toInt "042")`, `{"success":false,"value":false}`},
+		{`[ lib.trivial.release lib.version lib.release ]`, `["25.05","25.05pre-git","25.05"]`},
+		{`[ (lib.strings.hasPrefix "a" "ab") (lib.lists.elem 1 [ 1 ]) (lib.attrsets.attrByPath [ "a" "b" ] 0 { a.b = 5; }) ]`, `[true,true,5]`},
+		{`lib.escapeShellArg "it's"`, `"'it'\\''s'"`},
+		{`lib.showOption [ "fileSystems" "/" "device" ]`, `"fileSystems.\"/\".device"`},
+		{`lib.types.lines.separator`, `"\n"`},
+		{`(lib.types.listOf lib.types.str).elemType.name`, `"str"`},
+		{`lib.versions.majorMinor "24.11.20250101"`, `"24.11"`},
+		{`lib.fileContents {lib}/lib.nix == lib.removeSuffix "\n" (builtins.readFile {lib}/lib.nix)`, `true`},
+		{`lib.imap1 (i: v: i * v) [ 5 5 ]`, `[5,10]`},
+		{`lib.mapAttrs' (n: v: lib.nameValuePair "x${n}" v) { a = 1; }`, `{"xa":1}`},
+		{`lib.zipAttrsWith (n: vs: vs) [ { a = 1; } { a = 2; b = 3; } ]`, `{"a":[1,2],"b":[3]}`},
+		{`lib.setAttrByPath [ "a" "b" ] 1`, `{"a":{"b":1}}`},
+		{`lib.generators.toPretty { } [ "x\ny" ]`, `"[\n  ''\n    x\n    y''\n]"`},
+	}
+	var exprs []string
+	for _, tt := range tests {
+		exprs = append(exprs, "("+tt.expr+")")
+	}
+	out, err := e.run(testContext(t), func(lib string) []string {
+		return []string{"--eval", "--strict", "--json", "--expr",
+			"let lib = import " + filepath.Join(lib, "lib.nix") + ` { release = "25.05"; }; in map builtins.toJSON [ ` +
+				strings.ReplaceAll(strings.Join(exprs, " "), "{lib}", lib) + " ]"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if len(got) != len(tests) {
+		t.Fatalf("got %d answers, want %d", len(got), len(tests))
+	}
+	for i, tt := range tests {
+		if got[i] != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.expr, got[i], tt.want)
+		}
+	}
+}
+
+// TestEvalNoDownloads: a fetcher fails at once (the URL is on loopback, so
+// that nothing leaves the machine even without the proxy).
+func TestEvalNoDownloads(t *testing.T) {
+	e := evaluator(t)
+	dir := writeTree(t, map[string]string{
+		"configuration.nix": `{ environment.etc.x.text = builtins.readFile (builtins.fetchurl "http://127.0.0.1:9/x"); }`,
+	})
+	start := time.Now()
+	_, err := e.Eval(testContext(t), filepath.Join(dir, "configuration.nix"), nil)
+	var ne *NixError
+	if !errors.As(err, &ne) || !strings.Contains(ne.Msg, "unable to download 'http://127.0.0.1:9/x'") {
+		t.Errorf("got %v, want a *NixError about the download", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v, want a prompt failure", d)
 	}
 }

@@ -1,7 +1,7 @@
 # Stand-in for nixpkgs' nixos/modules/profiles/qemu-guest.nix, with the real
 # module's kernel module lists (NixOS/nixpkgs master, "Common configuration
-# for virtual machines running under QEMU (using virtio)"). Releases before
-# 24.05 also ran `hwclock -s` in boot.initrd.postDeviceCommands, which the
+# for virtual machines running under QEMU (using virtio)"). Older releases
+# also ran `hwclock -s` in boot.initrd.postDeviceCommands, which the
 # first-boot emulation does not need.
 { config, lib, ... }:
 
