@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,8 +34,9 @@ type Image struct{ Dir, Kernel, Initrd, Disk string }
 
 const (
 	suite = "bookworm"
-	// imageSize leaves about 2.5 GiB free in the guest; the product's preflight wants >= 1.5 GiB.
-	imageSize = "4G"
+	// imageSize leaves about 6 GiB free in the guest; the product's preflight wants 3 GiB
+	// (the system plus nixos-infect's 1 GiB swap file in /tmp). The raw file is sparse.
+	imageSize = "8G"
 )
 
 // packages is the debootstrap --include list. python3-cffi-backend is named explicitly because
@@ -43,11 +45,16 @@ var packages = []string{
 	"openssh-server", "linux-image-amd64", "systemd-sysv", "udev", "iproute2", "ifupdown",
 	"isc-dhcp-client", "kmod", "cloud-init", "python3-cffi-backend", "locales", "sudo", "procps",
 	"util-linux", "ca-certificates",
+	// What nixos-infect's checkEnv needs (l.329-356 of the pinned script) and Debian and Ubuntu
+	// cloud images have: it would apt-get them, and the guest has no route out.
+	"curl", "bzip2", "xz-utils",
+	// The initramfs's shell and tools for firmware.sh.
+	"busybox",
 }
 
 // customize runs on the host with the debootstrap tree as working directory. It is part of the
 // cache key: editing it rebuilds the image.
-const customize = `set -euo pipefail
+var customize = `set -euo pipefail
 # cloud-init's locale module fails (status "error") without a generated locale.
 echo 'en_US.UTF-8 UTF-8' > etc/locale.gen
 chroot . /usr/sbin/locale-gen
@@ -108,12 +115,24 @@ for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_re
   ln -sf /dev/null "etc/systemd/system/$unit"
 done
 
-# A small initrd with just what mounts /dev/vda, instead of MODULES=most: the kernel+initrd stage
-# of each boot is several seconds shorter under TCG.
+# A small initrd with just what mounts /dev/vda (and reads an ESP), instead of MODULES=most: the
+# kernel+initrd stage of each boot is several seconds shorter under TCG.
 sed -i 's/^MODULES=.*/MODULES=list/' etc/initramfs-tools/initramfs.conf
-printf '%s\n' virtio_pci virtio_blk ext4 >> etc/initramfs-tools/modules
+printf '%s\n' virtio_pci virtio_blk ext4 vfat nls_cp437 nls_ascii nls_utf8 >> etc/initramfs-tools/modules
+# The emulated firmware and boot loader (firmware.sh) runs in the initramfs after / is mounted.
+install -m 0755 /dev/stdin etc/initramfs-tools/scripts/local-bottom/bootstrap-firmware <<'FIRMWARE'
+` + firmware + `FIRMWARE
 chroot . update-initramfs -u -k all
+
+# What stands for a NixOS system's closure when the emulated first boot moves /etc away: this
+# pristine /etc (no host keys, machine id or resolv.conf; nothing a first boot wrote).
+mkdir -p usr/lib/bootstrap-image
+cp -a etc usr/lib/bootstrap-image/etc
+rm -f usr/lib/bootstrap-image/etc/resolv.conf
 `
+
+//go:embed firmware.sh
+var firmware string
 
 // recipeKey hashes everything that determines the image content except the mirror.
 func recipeKey() string {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,7 +26,38 @@ type Config struct {
 	UserData   []byte // cloud-init user-data; nil => boot with cloud-init disabled
 	InstanceID string // NoCloud instance-id; default derived from Dir (only used with UserData)
 	Hostname   string // NoCloud local-hostname; default "debian" (only used with UserData)
+
+	// EFI boots with UEFI firmware (Debian's ovmf) instead of the BIOS; the kernel is still
+	// loaded directly, so the image needs no boot loader (see firmware.sh).
+	EFI bool
+	// Disks are extra virtio disks, /dev/vdb onwards in this order, made on the first Start
+	// and kept in Dir across power cycles like the overlay.
+	Disks []Disk
+	// Forwards make a loopback service of the host reachable from the guest at a fixed
+	// address of qemu's user network (the guest reaches nothing else): each guest connection
+	// to Guest is relayed to Host by socat.
+	Forwards []Forward
 }
+
+// Disk is an extra disk of a VM, formatted when made.
+type Disk struct {
+	Name   string // file name in Dir, e.g. "esp.img"
+	SizeMB int
+	FSType string // "vfat" (an EFI system partition) or "ext4"
+	// UUID is the file system's UUID: for vfat the volume id as "ABCD-1234", for ext4 a UUID.
+	UUID string
+	// Boot fills an ext4 disk with the image's kernel and initrd, as a separate /boot holds them.
+	Boot bool
+}
+
+// Forward is one guest-to-host TCP relay; Guest must be in qemu's user network 10.0.2.0/24.
+type Forward struct {
+	Guest string // e.g. "10.0.2.100:80"
+	Host  string // a loopback address of the host, e.g. "127.0.0.1:38211"
+}
+
+// OVMF is the UEFI firmware Config.EFI boots with (Debian's ovmf package).
+const OVMF = "/usr/share/ovmf/OVMF.fd"
 
 // VM is a running (or exited) qemu process.
 type VM struct {
@@ -61,6 +93,7 @@ func Start(img *Image, cfg Config) (*VM, error) {
 		return nil, fmt.Errorf("start vm %s: port 22 is not free (another VM or test run?): %w", cfg.Addr, err)
 	}
 	l.Close()
+	var extraDrives []string
 	overlay := filepath.Join(cfg.Dir, "disk.qcow2")
 	if _, err := os.Stat(overlay); errors.Is(err, os.ErrNotExist) {
 		disk, err := filepath.Abs(img.Disk)
@@ -70,6 +103,22 @@ func Start(img *Image, cfg Config) (*VM, error) {
 		if b, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", disk, "-F", "raw", overlay).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("start vm %s: create overlay: %w: %s", cfg.Addr, err, strings.TrimSpace(string(b)))
 		}
+	}
+
+	for _, d := range cfg.Disks {
+		path, err := makeDisk(img, cfg.Dir, d)
+		if err != nil {
+			return nil, fmt.Errorf("start vm %s: %w", cfg.Addr, err)
+		}
+		extraDrives = append(extraDrives, "-drive", "file="+path+",format=raw,if=virtio")
+	}
+	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:%s:22-:22", cfg.Addr)
+	for _, f := range cfg.Forwards {
+		rule, err := guestfwd(f)
+		if err != nil {
+			return nil, fmt.Errorf("start vm %s: %w", cfg.Addr, err)
+		}
+		netdev += "," + rule
 	}
 
 	cmdline := "root=/dev/vda rw console=ttyS0 net.ifnames=0"
@@ -83,10 +132,17 @@ func Start(img *Image, cfg Config) (*VM, error) {
 		"-serial", "chardev:ser0",
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
 		"-drive", "file=" + overlay + ",format=qcow2,if=virtio",
-		// restrict=on: the guest reaches nothing outside; hostfwd rules still work.
-		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:%s:22-:22", cfg.Addr),
+		// restrict=on: the guest reaches nothing outside; hostfwd and guestfwd rules still work.
+		"-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=n0",
 		"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+	}
+	args = append(args, extraDrives...)
+	if cfg.EFI {
+		if _, err := os.Stat(OVMF); err != nil {
+			return nil, fmt.Errorf("start vm %s: UEFI firmware: %w (apt-get install ovmf)", cfg.Addr, err)
+		}
+		args = append(args, "-bios", OVMF)
 	}
 	if cfg.UserData != nil {
 		seed, err := writeSeed(cfg)
@@ -246,4 +302,87 @@ func probeSSH(ctx context.Context, addr string) error {
 		return fmt.Errorf("read ssh banner: %w", err)
 	}
 	return fmt.Errorf("unexpected banner %q", line)
+}
+
+var (
+	volumeIDRE = regexp.MustCompile(`^[0-9A-F]{4}-[0-9A-F]{4}$`)
+	uuidRE     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+)
+
+// makeDisk creates and formats d in dir unless it exists, and returns its path.
+func makeDisk(img *Image, dir string, d Disk) (string, error) {
+	if d.Name == "" || d.Name != filepath.Base(d.Name) || d.Name == "disk.qcow2" {
+		return "", fmt.Errorf("disk name %q: want a plain file name", d.Name)
+	}
+	path := filepath.Join(dir, d.Name)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if d.SizeMB < 1 {
+		return "", fmt.Errorf("disk %s: size %d MB", d.Name, d.SizeMB)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, nil, 0o644); err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp)
+	if err := os.Truncate(tmp, int64(d.SizeMB)<<20); err != nil {
+		return "", err
+	}
+	var mk []string
+	switch d.FSType {
+	case "vfat":
+		if !volumeIDRE.MatchString(d.UUID) {
+			return "", fmt.Errorf("disk %s: vfat volume id %q: want XXXX-XXXX in upper-case hex", d.Name, d.UUID)
+		}
+		mk = []string{"mkfs.vfat", "-F", "32", "-i", strings.ReplaceAll(d.UUID, "-", ""), "-n", "ESP", tmp}
+		if d.Boot {
+			return "", fmt.Errorf("disk %s: Boot needs ext4", d.Name)
+		}
+	case "ext4":
+		if !uuidRE.MatchString(d.UUID) {
+			return "", fmt.Errorf("disk %s: ext4 UUID %q: want a lower-case UUID", d.Name, d.UUID)
+		}
+		mk = []string{"mkfs.ext4", "-q", "-U", d.UUID, "-L", strings.TrimSuffix(d.Name, filepath.Ext(d.Name)), tmp}
+		if d.Boot {
+			content, err := os.MkdirTemp(dir, ".boot-")
+			if err != nil {
+				return "", err
+			}
+			defer os.RemoveAll(content)
+			for _, f := range []string{img.Kernel, img.Initrd} {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return "", err
+				}
+				if err := os.WriteFile(filepath.Join(content, filepath.Base(f)), b, 0o644); err != nil {
+					return "", err
+				}
+			}
+			mk = append(mk[:len(mk)-1], "-d", content, tmp)
+		}
+	default:
+		return "", fmt.Errorf("disk %s: file system %q: want vfat or ext4", d.Name, d.FSType)
+	}
+	if b, err := exec.Command(mk[0], mk[1:]...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("disk %s: %s: %w: %s", d.Name, mk[0], err, strings.TrimSpace(string(b)))
+	}
+	return path, os.Rename(tmp, path)
+}
+
+// guestfwd renders f as a qemu user-network guestfwd rule: qemu starts the command for each
+// guest connection with the connection on its stdin and stdout.
+func guestfwd(f Forward) (string, error) {
+	gh, gp, err := net.SplitHostPort(f.Guest)
+	if ip := net.ParseIP(gh); err != nil || ip == nil || !ip.To4().Mask(net.CIDRMask(24, 32)).Equal(net.IPv4(10, 0, 2, 0)) {
+		return "", fmt.Errorf("forward %q: the guest side must be an address:port in 10.0.2.0/24", f.Guest)
+	}
+	hh, hp, err := net.SplitHostPort(f.Host)
+	if ip := net.ParseIP(hh); err != nil || ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("forward %q: the host side must be a loopback address:port", f.Host)
+	}
+	if _, err := exec.LookPath("socat"); err != nil {
+		return "", fmt.Errorf("forward to %s: socat relays guest connections: %w (apt-get install socat)", f.Host, err)
+	}
+	return fmt.Sprintf("guestfwd=tcp:%s:%s-cmd:socat STDIO TCP:%s:%s", gh, gp, hh, hp), nil
 }
