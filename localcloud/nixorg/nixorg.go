@@ -1,16 +1,15 @@
-// Package nixorg stands in for what the end-to-end tests would otherwise
-// download from the NixOS project. This part evaluates a host's real
-// /etc/nixos configuration without nixpkgs: eval.nix is a minimal NixOS
-// module system (imports, mkIf/mkMerge/mkOverride/mkOrder, NixOS's merge
-// rules and error messages, a stub lib and pkgs, stub modules under
-// modulesPath and a few NixOS option defaults) that Debian's nix-instantiate
-// runs, so that the emulated first boot applies what the configuration
-// really says.
+// The evaluation of a host's real /etc/nixos configuration without nixpkgs:
+// eval.nix is a minimal NixOS module system (imports,
+// mkIf/mkMerge/mkOverride/mkOrder, NixOS's merge rules and error messages, a
+// stub lib and pkgs, stub modules under modulesPath and a few NixOS option
+// defaults) that Debian's nix-instantiate runs, so that the emulated first
+// boot applies what the configuration really says.
 //
 // Every run uses a private, writable Nix store, state and configuration in a
 // temporary directory, an empty NIX_PATH and no network: downloads (a
 // fetchurl or fetchTarball in a configuration) go to a closed loopback proxy
 // and fail on the first attempt.
+
 package nixorg
 
 import (
