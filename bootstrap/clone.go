@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"bootstrap/channel"
+	"bootstrap/network"
 )
 
 // Source is a NixOS machine a clone copies: its channel and its
@@ -133,6 +134,8 @@ func PlanClone(src *Source, withSecrets bool) CloneFiles {
 		switch {
 		case name == "hardware-configuration.nix":
 			cf.Skipped[name] = "captured fresh on the new machine"
+		case name == network.FileName:
+			cf.Skipped[name] = "the new machine's network is its own, read by its preflight"
 		case src.Ours && (name == "configuration.nix" || name == "bootstrap.nix"):
 			cf.Skipped[name] = "regenerated for the new host"
 		case src.Ours && name == "host.nix":
@@ -149,6 +152,11 @@ func PlanClone(src *Source, withSecrets bool) CloneFiles {
 		// The source's configuration imports its hardware file; the real
 		// one is captured after the first boot.
 		cf.Extra["hardware-configuration.nix"] = []byte("# Placeholder until bootstrap captures this machine's hardware after its first boot.\n{ ... }: { }\n")
+		if _, ok := src.Files[network.FileName]; ok {
+			// Its configuration imports it; the new machine's own replaces
+			// this when its network is static.
+			cf.Extra[network.FileName] = []byte("# The source's static network is not this machine's: NixOS's DHCP, unless bootstrap wrote this machine's own.\n{ ... }: { }\n")
+		}
 		if cf.HostNix != nil {
 			cf.Skipped["configuration.nix"] = "kept as host.nix; configuration.nix is regenerated"
 		}

@@ -42,11 +42,12 @@ func TestPlanClone(t *testing.T) {
 		"hardware-configuration.nix": []byte("old hardware"),
 		"modules/web.nix":            []byte("{ ... }: { }"),
 		"certs/site.key":             []byte("-----BEGIN PRIVATE KEY-----"),
+		"networking.nix":             []byte("{ ... }: { networking.interfaces.eth0.ipv4.addresses = [ prod ]; }"),
 	}}
 	foreign := &Source{Files: map[string][]byte{
 		"configuration.nix":          []byte("{ ... }: { imports = [ ./hardware-configuration.nix ]; }"),
 		"hardware-configuration.nix": []byte("old hardware"),
-		"networking.nix":             []byte("{ ... }: { }"),
+		"networking.nix":             []byte("{ ... }: { networking.interfaces.eth0.ipv4.addresses = [ prod ]; }"),
 	}}
 	tests := []struct {
 		name        string
@@ -56,9 +57,10 @@ func TestPlanClone(t *testing.T) {
 		extra       []string
 		skipped     []string
 	}{
-		{"ours", ours, false, "{ ... }: { }", []string{"modules/web.nix"}, []string{"bootstrap.nix", "certs/site.key", "configuration.nix", "hardware-configuration.nix"}},
-		{"ours with secrets", ours, true, "{ ... }: { }", []string{"certs/site.key", "modules/web.nix"}, []string{"bootstrap.nix", "configuration.nix", "hardware-configuration.nix"}},
-		{"foreign", foreign, false, "{ ... }: { imports = [ ./hardware-configuration.nix ]; }", []string{"hardware-configuration.nix", "networking.nix"}, []string{"configuration.nix", "hardware-configuration.nix"}},
+		{"ours", ours, false, "{ ... }: { }", []string{"modules/web.nix"}, []string{"bootstrap.nix", "certs/site.key", "configuration.nix", "hardware-configuration.nix", "networking.nix"}},
+		{"ours with secrets", ours, true, "{ ... }: { }", []string{"certs/site.key", "modules/web.nix"}, []string{"bootstrap.nix", "configuration.nix", "hardware-configuration.nix", "networking.nix"}},
+		// A foreign configuration imports its networking.nix: a placeholder keeps it evaluating.
+		{"foreign", foreign, false, "{ ... }: { imports = [ ./hardware-configuration.nix ]; }", []string{"hardware-configuration.nix", "networking.nix"}, []string{"configuration.nix", "hardware-configuration.nix", "networking.nix"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +76,9 @@ func TestPlanClone(t *testing.T) {
 			}
 			if hw, ok := p.Extra["hardware-configuration.nix"]; ok && strings.Contains(string(hw), "old hardware") {
 				t.Error("the source's hardware-configuration.nix is copied")
+			}
+			if n, ok := p.Extra["networking.nix"]; ok && strings.Contains(string(n), "prod") {
+				t.Error("the source's networking.nix is copied")
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 
 	"bootstrap/channel"
 	"bootstrap/infect"
+	"bootstrap/network"
 	"bootstrap/remote"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
@@ -45,6 +46,10 @@ type Options struct {
 	ConfirmHostKey func(host, fingerprint string) (bool, error)
 
 	AutoUpgrade bool // system.autoUpgrade on the same channel
+
+	// Network is how the host's network is declared after the reboot:
+	// network.ModeAuto (the default when empty), ModeDHCP or ModeStatic.
+	Network string
 
 	// ExtraFiles are uploaded to /etc/nixos besides the generated files, by
 	// relative path (a clone's other files). CloneOf names the source.
@@ -99,6 +104,9 @@ type State struct {
 	client *conn
 	clock  clock
 	facts  *facts // this run's preflight reading
+	// net is the host's network as preflight read it before the infect
+	// (also recorded); nil on a NixOS host.
+	net *network.Facts
 
 	// alreadyNixOS is set by preflight when the host runs NixOS without
 	// having been infected by this workspace: upload, infect and reboot are skipped.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"bootstrap/infect"
+	"bootstrap/network"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
@@ -57,6 +58,17 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "1. connect    ssh %s@%s port %d, offering only: %s\n", rec.User, addr, rec.Port, strings.Join(offered, ", "))
 	fmt.Fprintf(w, "              host key: pinned in %s (ed25519)\n", ws.Rel(ws.KnownHosts()))
 	fmt.Fprintf(w, "2. preflight  remote (read only):\n%s\n", indent(factsScript))
+	fmt.Fprintf(w, "              and the live network (read only):\n%s\n", indent(network.CollectScript))
+	switch d := rec.NetworkDecision; {
+	case d != nil:
+		fmt.Fprintf(w, "              network: %s (recorded at the earlier preflight: %s)\n", d.Summary, d.Reason)
+	case opts.Network == network.ModeStatic:
+		fmt.Fprintf(w, "              network: static: networking.nix from the live network, imported by configuration.nix\n")
+	case opts.Network == network.ModeDHCP:
+		fmt.Fprintf(w, "              network: dhcp: NixOS's default DHCP, no networking.nix\n")
+	default:
+		fmt.Fprintf(w, "              network: auto: static (networking.nix) when an address is not from DHCP or SLAAC or the provider needs it, else NixOS's DHCP\n")
+	}
 
 	facts := templates.Facts{BootMode: "bios", GrubDevice: "/dev/sda", RootDevice: "/dev/sda1", RootFSType: "ext4"}
 	factsNote := "example facts (BIOS, /dev/sda1 ext4): the real ones are read at preflight"

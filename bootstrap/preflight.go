@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"bootstrap/network"
 	"bootstrap/templates"
 )
 
@@ -348,6 +349,35 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if f.Boot == "efi" {
 		dev = "ESP " + tf.ESPDevice
 	}
-	s.Note("%s, %s, %s %s, %s free, %s RAM", firstNonEmpty(f.OSName, f.OSID), f.Arch, f.Boot, dev, kib(f.DiskFreeKiB), kib(f.MemKiB))
+	netNote, err := readNetwork(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.Note("%s, %s, %s %s, %s free, %s RAM; network: %s", firstNonEmpty(f.OSName, f.OSID), f.Arch, f.Boot, dev, kib(f.DiskFreeKiB), kib(f.MemKiB), netNote)
 	return nil
+}
+
+// readNetwork reads the host's live network (package network) and decides
+// how NixOS gets it back after the reboot. Once the infect has run, the
+// reading recorded before it stands: the host's network may have changed
+// since, and the decision made then is the one the configuration holds.
+func readNetwork(ctx context.Context, s *State) (string, error) {
+	if s.Rec.Done(StepInfect) && s.Rec.NetworkDecision != nil {
+		s.net = s.Rec.Network
+		return s.Rec.NetworkDecision.Summary, nil
+	}
+	out, err := s.run(ctx, network.CollectScript)
+	if err != nil {
+		return "", fmt.Errorf("read the host's network: %w", err)
+	}
+	nf, err := network.Parse(out)
+	if err != nil {
+		return "", fmt.Errorf("read the host's network: %w", err)
+	}
+	d, err := network.Decide(nf, s.Opts.Network, s.infectEnv()["PROVIDER"])
+	if err != nil {
+		return "", err
+	}
+	s.net, s.Rec.Network, s.Rec.NetworkDecision = nf, nf, &d
+	return d.Summary, nil
 }

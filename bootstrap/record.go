@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"time"
 
+	"bootstrap/network"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
@@ -63,6 +64,12 @@ type Record struct {
 	InfectEnv map[string]string `json:"infect_env,omitempty"`
 
 	NixOSVersion string `json:"nixos_version,omitempty"`
+
+	// Network is the host's network as preflight read it before the infect,
+	// and NetworkDecision whether it is declared statically (networking.nix)
+	// or left to NixOS's DHCP.
+	Network         *network.Facts    `json:"network,omitempty"`
+	NetworkDecision *network.Decision `json:"network_decision,omitempty"`
 
 	// CloneOf is the machine this one was cloned from.
 	CloneOf string `json:"clone_of,omitempty"`

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"bootstrap/network"
 	"bootstrap/templates"
 )
 
@@ -80,6 +81,7 @@ func renderFiles(s *State) ([]file, error) {
 		Facts:          *s.Rec.Facts,
 		AutoUpgrade:    s.Opts.AutoUpgrade,
 		StateVersion:   s.Opts.StateVersion,
+		Networking:     s.Rec.NetworkDecision != nil && s.Rec.NetworkDecision.Static,
 	}
 	boot, err := templates.BootstrapNix(cfg)
 	if err != nil {
@@ -91,7 +93,17 @@ func renderFiles(s *State) ([]file, error) {
 	}
 	files := []file{{"host.nix", s.Opts.HostNix}}
 	for _, name := range slices.Sorted(maps.Keys(s.Opts.ExtraFiles)) {
+		if name == network.FileName && cfg.Networking {
+			continue // this host's own, below
+		}
 		files = append(files, file{name, s.Opts.ExtraFiles[name]})
+	}
+	if cfg.Networking {
+		nix, err := network.NetworkingNix(s.Rec.Network, s.Opts.Channel)
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", network.FileName, err)
+		}
+		files = append(files, file{network.FileName, nix})
 	}
 	return append(files, file{"bootstrap.nix", boot}, file{"configuration.nix", conf}), nil
 }

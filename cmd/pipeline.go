@@ -19,6 +19,7 @@ import (
 	"bootstrap/bootstrap"
 	"bootstrap/channel"
 	"bootstrap/infect"
+	"bootstrap/network"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
@@ -36,6 +37,7 @@ type pipelineOptions struct {
 	InfectURL        string
 	InfectSHA256     string
 	InfectEnv        []string
+	Network          string
 	Timeout          time.Duration
 	RebootTimeout    time.Duration
 	DryRun           bool
@@ -54,6 +56,7 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.BoolVar(&o.AcceptNewHostKey, "accept-new-host-key", false, "trust and pin an unknown host key on first contact (a changed key is still refused)")
 	f.StringVar(&o.InfectURL, "infect-url", "", "nixos-infect URL overriding the pinned one (needs --infect-sha256)")
 	f.StringVar(&o.InfectSHA256, "infect-sha256", "", "sha256 of the script at --infect-url")
+	f.StringVar(&o.Network, "network", network.ModeAuto, "how NixOS gets the host's network back after the reboot: auto (static when an address is not from DHCP/SLAAC, or the provider needs it), dhcp, or static (networking.nix from the live network)")
 	f.StringArrayVar(&o.InfectEnv, "infect-env", nil, "NAME=VALUE for nixos-infect's environment (repeatable): "+strings.Join(infect.KnownEnv(), ", ")+"; a rerun without it reuses the recorded ones")
 	f.DurationVar(&o.Timeout, "timeout", bootstrap.DefaultTimeout, "overall time limit")
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", bootstrap.DefaultRebootTimeout, "how long to wait for the host to come back after the reboot")
@@ -61,6 +64,9 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask before replacing the host's operating system")
 	f.BoolVar(&o.AutoUpgrade, "auto-upgrade", false, "turn on system.autoUpgrade, following --channel")
 	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
+	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{network.ModeAuto, network.ModeDHCP, network.ModeStatic}, cobra.ShellCompDirectiveNoFileComp
+	})
 	_ = cmd.RegisterFlagCompletionFunc("channel", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"nixos-26.05", "nixos-25.11", "nixos-25.05", "nixos-24.11", "nixos-unstable"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -98,6 +104,12 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 	opts.HostKey = o.HostKey
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
 	opts.AutoUpgrade = o.AutoUpgrade
+	switch o.Network {
+	case network.ModeAuto, network.ModeDHCP, network.ModeStatic:
+		opts.Network = o.Network
+	default:
+		return opts, usagef("--network %q: want auto, dhcp or static", o.Network)
+	}
 	opts.SecretIdentities = o.SecretIdentities
 	if o.Timeout <= 0 || o.RebootTimeout <= 0 {
 		return opts, usagef("--timeout and --reboot-timeout must be positive")

@@ -70,6 +70,9 @@ type Config struct {
 	AutoUpgrade bool
 	// StateVersion overrides the channel's (a clone keeps its source's).
 	StateVersion string
+	// Networking imports networking.nix, the host's static network (package
+	// network), from configuration.nix.
+	Networking bool
 }
 
 // ConfigError reports an invalid Config.
@@ -98,6 +101,7 @@ type data struct {
 	Keys         []string // normalized, deduplicated, deploy key first
 	AutoUpgrade  bool
 	StateVersion string
+	Networking   bool
 }
 
 // ConfigurationNix returns /etc/nixos/configuration.nix for c. It validates
@@ -220,7 +224,7 @@ func (c Config) data() (data, error) {
 		}
 		sv = c.StateVersion
 	}
-	return data{Marker: Marker, Name: c.Name, Channel: c.Channel, Facts: f, Keys: keys, AutoUpgrade: c.AutoUpgrade, StateVersion: sv}, nil
+	return data{Marker: Marker, Name: c.Name, Channel: c.Channel, Facts: f, Keys: keys, AutoUpgrade: c.AutoUpgrade, StateVersion: sv, Networking: c.Networking}, nil
 }
 
 func checkAbsPath(field, v string) error {
