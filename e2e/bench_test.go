@@ -17,11 +17,11 @@ func BenchmarkSSHOverhead(b *testing.B) {
 	var wall, remote, reboot, overhead, handshakes float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		h := bootHost(b, addrBench)
+		h := bootHosts(b, layout{memoryMB: bigVM}, addrBench)[0]
 		e := newEnv(b)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		b.StartTimer()
-		r := e.run(ctx, h.sshArgs("nixos-24.11", "--name", "bench-1")...)
+		r := e.run(ctx, append(h.sshArgs("nixos-24.11", "--name", "bench-1"), noSwap...)...)
 		b.StopTimer()
 		cancel()
 		if r.code != 0 {

@@ -58,7 +58,7 @@ func assertNowhere(t *testing.T, dir, value string) {
 func TestCloneWithSecrets(t *testing.T) {
 	vmtest.Require(t)
 	t.Parallel()
-	src := bootHost(t, addrCloneSource)
+	src := bootHosts(t, layout{memoryMB: bigVM}, addrCloneSource)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 25*time.Minute)
 
@@ -83,7 +83,7 @@ func TestCloneWithSecrets(t *testing.T) {
 
 	hostNix := filepath.Join(e.home, "host.nix")
 	os.WriteFile(hostNix, []byte("{ pkgs, ... }:\n{\n  networking.hostName = \"prod-web\";\n  environment.systemPackages = [ pkgs.htop ];\n}\n"), 0o644)
-	r := e.run(ctx, src.sshArgs("nixos-24.11", "--name", "web-src", "--host-nix", hostNix, "--auto-upgrade")...)
+	r := e.run(ctx, append(src.sshArgs("nixos-24.11", "--name", "web-src", "--host-nix", hostNix, "--auto-upgrade"), noSwap...)...)
 	if r.code != 0 {
 		t.Fatalf("bootstrap the source: got %s", r)
 	}
@@ -133,7 +133,7 @@ func TestCloneWithSecrets(t *testing.T) {
 	assertSecret(t, e, src, "db-password", rotated)
 
 	// The clone target, still Debian: refused as a source, then cloned onto.
-	dst := bootHost(t, addrCloneTarget)
+	dst := bootHosts(t, layout{memoryMB: bigVM}, addrCloneTarget)[0]
 	if r = e.run(ctx, "clone", "root@"+dst.addr, "nope-1", "--to", "ssh", "--host", "root@"+src.addr,
 		"--source-identity", dst.keyPath, "--source-host-key", dst.hostKeyFP, "--yes"); r.code != 5 || !strings.Contains(r.stderr, "not NixOS") {
 		t.Errorf("clone from a Debian source: got %s, want exit 5 saying it is not NixOS", r)
@@ -142,7 +142,7 @@ func TestCloneWithSecrets(t *testing.T) {
 		t.Errorf("clone onto an existing name: got %s, want exit 2", r)
 	}
 	r = e.run(ctx, "clone", "web-src", "web-clone", "--to", "ssh", "--host", "root@"+dst.addr, "-i", dst.keyPath,
-		"--host-key", dst.hostKeyFP, "--with-secrets", "--infect-url", infectURL, "--infect-sha256", infectSHA, "--yes")
+		"--host-key", dst.hostKeyFP, "--with-secrets", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
 	if r.code != 0 {
 		t.Fatalf("clone: got %s", r)
 	}

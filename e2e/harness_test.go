@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,10 +25,12 @@ import (
 )
 
 // host is a fresh Debian VM reachable as root with a test key, whose ed25519
-// host key we generated (so tests can pass --host-key).
+// host key we generated (so tests can pass --host-key), and the nixos.org
+// stand-in it reaches.
 type host struct {
 	vm        *qemu.VM
 	addr      string
+	rig       *rig
 	keyPath   string // root's login key (OpenSSH private key file, 0600)
 	keyLine   string
 	hostKeyFP string
@@ -60,24 +63,79 @@ func newKey(t testing.TB, dir, name string) (path string, signer ssh.Signer, lin
 
 // persistJournal keeps sshd's log across the reboot, so tests can count the
 // handshakes made before and after it.
-const persistJournal = `bootcmd:
-  - [ sh, -c, "mkdir -p /var/log/journal && systemctl restart systemd-journald" ]
+const persistJournal = `  - [ sh, -c, "mkdir -p /var/log/journal && systemctl restart systemd-journald" ]
 `
+
+// layout is how a test VM's disks look, as providers' images do.
+type layout struct {
+	efi bool // UEFI firmware and an EFI system partition on /boot/efi
+	// separateBoot: /boot is an ext4 file system of its own (Ubuntu 24.04's cloud images).
+	separateBoot bool
+	// static: eth0 gets its address from /etc/network/interfaces, not from DHCP (qemu's user
+	// network: 10.0.2.15/24 via 10.0.2.2, resolver 10.0.2.3), as on providers without DHCP.
+	static   bool
+	memoryMB int
+}
+
+// Fixed file system ids of the extra disks: each VM has disks of its own.
+const (
+	espUUID  = "B00F-E5B1"
+	bootUUID = "b007b007-0000-4000-8000-000000000b00"
+)
+
+// mounts is cloud-init bootcmd (it runs before sshd, on every boot until NixOS turns
+// cloud-init off) that mounts the layout's file systems and records them in fstab.
+func (l layout) mounts() string {
+	var b strings.Builder
+	mount := func(spec, mp, fstype, opts string) {
+		fmt.Fprintf(&b, "  - [ sh, -c, \"grep -q ' %s ' /etc/fstab || { mkdir -p %s && echo '%s %s %s %s 0 2' >> /etc/fstab; }; mountpoint -q %s || mount %s\" ]\n",
+			mp, mp, spec, mp, fstype, opts, mp, mp)
+	}
+	if l.separateBoot {
+		mount("UUID="+bootUUID, "/boot", "ext4", "defaults")
+	}
+	if l.efi {
+		mount("UUID="+espUUID, "/boot/efi", "vfat", "umask=0077")
+	}
+	if l.static {
+		// cloud-init runs after networking.service brought eth0 up with DHCP: take it down,
+		// forget the lease, and bring it up again from a static stanza.
+		cmd := `grep -q 'inet static' /etc/network/interfaces || { ifdown eth0; rm -f /var/lib/dhcp/dhclient*; ` +
+			`printf '%s\n' 'auto lo' 'iface lo inet loopback' '' 'auto eth0' 'iface eth0 inet static' '    address 10.0.2.15/24' '    gateway 10.0.2.2' > /etc/network/interfaces; ` +
+			`echo 'nameserver 10.0.2.3' > /etc/resolv.conf; ifup eth0; }`
+		q, _ := json.Marshal(cmd)
+		fmt.Fprintf(&b, "  - [ sh, -c, %s ]\n", q)
+	}
+	return b.String()
+}
+
+func (l layout) disks() []qemu.Disk {
+	var d []qemu.Disk
+	if l.separateBoot {
+		d = append(d, qemu.Disk{Name: "boot.img", SizeMB: 256, FSType: "ext4", UUID: bootUUID, Boot: true})
+	}
+	if l.efi {
+		d = append(d, qemu.Disk{Name: "esp.img", SizeMB: 64, FSType: "vfat", UUID: espUUID})
+	}
+	return d
+}
 
 // bootHost boots a Debian VM on addr and waits for its sshd.
 func bootHost(t testing.TB, addr string) *host {
 	t.Helper()
-	return bootHosts(t, addr)[0]
+	return bootHosts(t, layout{}, addr)[0]
 }
 
-// bootHosts boots Debian VMs on addrs at the same time and waits for their sshd.
-func bootHosts(t testing.TB, addrs ...string) []*host {
+// bootHosts boots Debian VMs on addrs at the same time and waits for their sshd. They share
+// one nixos.org stand-in.
+func bootHosts(t testing.TB, l layout, addrs ...string) []*host {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	r := newRig(t)
 	hosts := make([]*host, len(addrs))
 	for i, addr := range addrs {
-		hosts[i] = startHost(t, ctx, addr)
+		hosts[i] = startHost(t, ctx, addr, r, l)
 	}
 	for _, h := range hosts {
 		if err := h.vm.WaitSSH(ctx); err != nil {
@@ -88,8 +146,9 @@ func bootHosts(t testing.TB, addrs ...string) []*host {
 }
 
 // startHost starts a Debian VM on addr with a fresh root key and host key.
-func startHost(t testing.TB, ctx context.Context, addr string) *host {
+func startHost(t testing.TB, ctx context.Context, addr string, r *rig, l layout) *host {
 	t.Helper()
+	realScript(t)
 	keyPath, _, keyLine := newKey(t, t.TempDir(), "operator")
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -103,9 +162,9 @@ func startHost(t testing.TB, ctx context.Context, addr string) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ud = append(append(bytes.TrimRight(ud, "\n"), '\n'), persistJournal...)
-	v := vmtest.Boot(t, ctx, qemu.Config{Addr: addr, UserData: ud})
-	return &host{vm: v, addr: addr, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
+	ud = append(append(bytes.TrimRight(ud, "\n"), '\n'), "bootcmd:\n"+persistJournal+l.mounts()...)
+	v := vmtest.Boot(t, ctx, qemu.Config{Addr: addr, UserData: ud, EFI: l.efi, Disks: l.disks(), MemoryMB: l.memoryMB, Forwards: []qemu.Forward{r.fwd}})
+	return &host{vm: v, addr: addr, rig: r, keyPath: keyPath, keyLine: keyLine, hostKeyFP: ssh.FingerprintSHA256(hostPub)}
 }
 
 // env is an operator's machine: a home of its own (no ~/.ssh/known_hosts, no
@@ -123,6 +182,7 @@ func newEnv(t testing.TB) *env {
 	if err := os.MkdirAll(filepath.Join(e.home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	seedScriptCache(t, e.home)
 	return e
 }
 
@@ -171,7 +231,7 @@ func (e *env) run(ctx context.Context, args ...string) result {
 // sshArgs are the infect/host-key flags every run against h needs.
 func (h *host) sshArgs(channel string, extra ...string) []string {
 	return append([]string{"ssh", "root@" + h.addr, "--channel", channel, "-i", h.keyPath,
-		"--host-key", h.hostKeyFP, "--infect-url", infectURL, "--infect-sha256", infectSHA, "--yes"}, extra...)
+		"--host-key", h.hostKeyFP, "--infect-env", "NIX_INSTALL_URL=" + installURL, "--yes"}, extra...)
 }
 
 // record reads hosts/NAME/state.json.

@@ -1,8 +1,9 @@
 // Package e2e drives the real bootstrap binary against real Debian VMs under
-// qemu, with real OpenSSH and real reboots. nixos-infect itself cannot run
-// here (no internet), so a stand-in with the same interface is served over
-// local HTTP and passed with --infect-url/--infect-sha256; the product does
-// not know the difference.
+// qemu, with real OpenSSH, real reboots and the real pinned nixos-infect
+// script. Only what needs the internet is stood in for, by the local cloud's
+// nixos.org stand-in (package localcloud/nixorg): Nix's installer, the
+// channels, and the build of the system; and the parts of NixOS's first boot
+// a Debian VM can emulate (stage-1 lustration, activation).
 package e2e
 
 import (
@@ -11,15 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"bootstrap/e2e/standin"
 )
 
-var (
-	binary    string // the bootstrap binary under test
-	infectURL string // the stand-in, served on 127.0.0.1
-	infectSHA string
-)
+var binary string // the bootstrap binary under test
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -40,8 +35,5 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build bootstrap:", err)
 		return 1
 	}
-	srv, url, sha := standin.NewServer()
-	defer srv.Close()
-	infectURL, infectSHA = url, sha
 	return m.Run()
 }

@@ -17,7 +17,6 @@ import (
 	"filippo.io/age"
 
 	"bootstrap/deploy"
-	"bootstrap/e2e/standin"
 	"bootstrap/e2e/vmtest"
 )
 
@@ -148,6 +147,22 @@ func (e *env) hostFile(h *host, name string) string {
 	return out
 }
 
+// withOption adds a NixOS option definition to a host.nix like templates.DefaultHostNix's
+// (a function of { pkgs, ... } returning an attribute set), giving it lib.
+func withOption(body, def string) string {
+	body = strings.Replace(body, "{ pkgs, ... }:", "{ pkgs, lib, ... }:", 1)
+	i := strings.LastIndex(body, "}")
+	return body[:i] + "  " + def + "\n" + body[i:]
+}
+
+// Configurations the push test deploys: each does what it says for real, in the evaluated
+// configuration.
+const (
+	breakSSH       = "services.openssh.enable = lib.mkForce false;"
+	failBuild      = `services.openssh.enable = throw "bootstrap e2e: this configuration does not build";`
+	failActivation = `system.activationScripts.bootstrapE2EFails = "echo failing on purpose; exit 3";`
+)
+
 func writeWS(t *testing.T, e *env, name, file, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(e.ws, "hosts", name, file), []byte(content), 0o644); err != nil {
@@ -155,13 +170,13 @@ func writeWS(t *testing.T, e *env, name, file, content string) {
 	}
 }
 
-// TestPushGenerationsRollback bootstraps two hosts with the stand-ins, then pushes changes,
+// TestPushGenerationsRollback bootstraps two hosts with the real nixos-infect, then pushes changes,
 // a failing build, a failing activation, a switch that breaks SSH under --confirm-timeout,
 // rollbacks, and both hosts in parallel.
 func TestPushGenerationsRollback(t *testing.T) {
 	vmtest.Require(t)
 	t.Parallel()
-	hosts := bootHosts(t, addrPushA, addrPushB)
+	hosts := bootHosts(t, layout{memoryMB: bigVM}, addrPushA, addrPushB)
 	a, b := hosts[0], hosts[1]
 	ctx := ctxFor(t, 30*time.Minute)
 
@@ -175,8 +190,8 @@ func TestPushGenerationsRollback(t *testing.T) {
 	newKey(t, keys, "deploy_ed25519")
 	copyTree(t, keys, filepath.Join(eb.ws, "keys"))
 	rs := runAll(t, ctx, []*env{e, eb}, [][]string{
-		a.sshArgs("nixos-24.11", "--name", "web-1"),
-		b.sshArgs("nixos-24.11", "--name", "web-2"),
+		append(a.sshArgs("nixos-24.11", "--name", "web-1"), noSwap...),
+		append(b.sshArgs("nixos-24.11", "--name", "web-2"), noSwap...),
 	})
 	for _, r := range rs {
 		if r.code != 0 {
@@ -229,9 +244,9 @@ func TestPushGenerationsRollback(t *testing.T) {
 	}
 
 	// 2. A dry run shows the diff and changes nothing.
-	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerBreakSSH+"\n")
+	writeWS(t, e, "web-1", "host.nix", withOption(change1, breakSSH))
 	r = e.run(ctx, "push", "web-1", "--dry-run")
-	if r.code != 0 || !strings.Contains(r.stdout, "+"+standin.MarkerBreakSSH) || !strings.Contains(r.stdout, "would stop the following units: sshd.service") {
+	if r.code != 0 || !strings.Contains(r.stdout, "+  "+breakSSH) || !strings.Contains(r.stdout, "would stop the following units: sshd.service") {
 		t.Errorf("dry run: got %s", r)
 	}
 	if got := e.hostFile(a, "host.nix"); got != change1 {
@@ -239,7 +254,7 @@ func TestPushGenerationsRollback(t *testing.T) {
 	}
 
 	// 3. A failing build leaves /etc/nixos as it was, on generation 2.
-	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerRebuildFail+"\n")
+	writeWS(t, e, "web-1", "host.nix", withOption(change1, failBuild))
 	r = e.run(ctx, "push", "web-1")
 	if r.code == 0 || !strings.Contains(r.stderr, "nixos-rebuild switch on web-1 failed (exit status 1) in the build; /etc/nixos restored, on generation 2") {
 		t.Errorf("failing build: got %s", r)
@@ -250,7 +265,7 @@ func TestPushGenerationsRollback(t *testing.T) {
 	assertGenerations(t, e.generations(ctx, "web-1"), []int{1, 2}, 2, []int{1, 2})
 
 	// 4. A failing activation goes back to generation 2 (the new one, 3, stays listed).
-	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerActivationFail+"\n")
+	writeWS(t, e, "web-1", "host.nix", withOption(change1, failActivation))
 	r = e.run(ctx, "push", "web-1")
 	if r.code == 0 || !strings.Contains(r.stderr, "in the activation; switched back to generation 2") {
 		t.Errorf("failing activation: got %s", r)
@@ -279,7 +294,7 @@ func TestPushGenerationsRollback(t *testing.T) {
 
 	// 6. A switch that breaks SSH, with --confirm-timeout: the host comes back by itself on
 	// generation 1, with its /etc/nixos.
-	writeWS(t, e, "web-1", "host.nix", change1+standin.MarkerBreakSSH+"\n")
+	writeWS(t, e, "web-1", "host.nix", withOption(change1, breakSSH))
 	r = e.run(ctx, "push", "web-1", "--confirm-timeout", "20s")
 	if r.code == 0 || !strings.Contains(r.stderr, "web-1 did not answer a new SSH connection within 20s of switching to generation 4: it rolled back to generation 1 by itself") {
 		t.Errorf("broken ssh: got %s", r)

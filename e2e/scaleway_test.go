@@ -13,6 +13,7 @@ import (
 
 	"bootstrap/e2e/vmtest"
 	"bootstrap/localcloud"
+	"bootstrap/localcloud/qemu"
 )
 
 const (
@@ -21,18 +22,22 @@ const (
 )
 
 // newCloud starts the local Scaleway API on 127.0.0.1 with flexible IPs
-// from first..last; withVMs boots a real VM per powered-on server. It points
-// e at it the way the scw CLI is pointed: SCW_* variables, no config file.
-func newCloud(t *testing.T, e *env, first, last string, withVMs bool) *localcloud.Cloud {
+// from first..last; withVMs boots a real VM per powered-on server, which
+// reaches the returned nixos.org stand-in. It points e at it the way the scw
+// CLI is pointed: SCW_* variables, no config file.
+func newCloud(t *testing.T, e *env, first, last string, withVMs bool) (*localcloud.Cloud, *rig) {
 	t.Helper()
 	opts := localcloud.Options{
 		Token:     cloudToken,
 		Addresses: localcloud.AddressRange(netip.MustParseAddr(first), netip.MustParseAddr(last)),
 	}
 	var vms *localcloud.VMMachines
+	var r *rig
 	if withVMs {
 		vmtest.Require(t)
-		vms = &localcloud.VMMachines{WorkDir: t.TempDir()}
+		realScript(t)
+		r = newRig(t)
+		vms = &localcloud.VMMachines{WorkDir: t.TempDir(), MemoryMB: bigVM, Forwards: []qemu.Forward{r.fwd}}
 		opts.Machines = vms
 	}
 	c := localcloud.New(opts)
@@ -52,12 +57,12 @@ func newCloud(t *testing.T, e *env, first, last string, withVMs bool) *localclou
 		"SCW_DEFAULT_ZONE=fr-par-1",
 		"SCW_CONFIG_PATH="+filepath.Join(e.home, "no-scw-config.yaml"),
 	)
-	return c
+	return c, r
 }
 
 func scalewayArgs(name, channel string, extra ...string) []string {
 	return append([]string{"scaleway", name, "--channel", channel, "--type", "DEV1-S", "--zone", "fr-par-1",
-		"--infect-url", infectURL, "--infect-sha256", infectSHA, "--yes"}, extra...)
+		"--infect-env", "NIX_INSTALL_URL=" + installURL, "--infect-env", "NO_SWAP=1", "--yes"}, extra...)
 }
 
 func assertNothingLeft(t *testing.T, c *localcloud.Cloud) {
@@ -71,7 +76,7 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	vmtest.Require(t)
 	t.Parallel()
 	e := newEnv(t)
-	c := newCloud(t, e, "127.0.0.100", "127.0.0.104", true)
+	c, rg := newCloud(t, e, "127.0.0.100", "127.0.0.104", true)
 	ctx := ctxFor(t, 20*time.Minute)
 	// A 429 storm during the create and during the wait for "running".
 	for _, f := range []localcloud.Fault{
@@ -100,11 +105,11 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.ws, "hosts", "demo-1", "ssh_host_ed25519_key")); err == nil {
 		t.Error("the generated host key is still in the workspace after the first connection")
 	}
-	h := &host{addr: rec.Address}
+	h := &host{addr: rec.Address, rig: rg}
 	assertNixOS(t, e, h, "demo-1", "nixos-24.11")
 
 	// A staging copy: same provider, type, zone and image by default.
-	r = e.run(ctx, "clone", "demo-1", "demo-1-staging", "--infect-url", infectURL, "--infect-sha256", infectSHA, "--yes")
+	r = e.run(ctx, "clone", "demo-1", "demo-1-staging", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
 	if r.code != 0 {
 		t.Fatalf("clone: got %s", r)
 	}
@@ -112,7 +117,7 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	if staging.Scaleway == nil || staging.Scaleway.CommercialType != "DEV1-S" || staging.Scaleway.Zone != "fr-par-1" || staging.CloneOf != "demo-1" {
 		t.Errorf("got clone record %+v (clone of %q), want a DEV1-S in fr-par-1 cloned from demo-1", staging.Scaleway, staging.CloneOf)
 	}
-	assertNixOS(t, e, &host{addr: staging.Address}, "demo-1-staging", "nixos-24.11")
+	assertNixOS(t, e, &host{addr: staging.Address, rig: rg}, "demo-1-staging", "nixos-24.11")
 	if inv := c.Resources(); len(inv.Servers) != 2 {
 		t.Errorf("got %s, want two servers", inv)
 	}
@@ -137,7 +142,7 @@ func TestScaleway2009LostCreateResponseAndInterrupt(t *testing.T) {
 	vmtest.Require(t)
 	t.Parallel()
 	e := newEnv(t)
-	c := newCloud(t, e, "127.0.0.105", "127.0.0.109", true)
+	c, rg := newCloud(t, e, "127.0.0.105", "127.0.0.109", true)
 	ctx := ctxFor(t, 20*time.Minute)
 	// The server is created but the answer is lost: it must be adopted, not duplicated.
 	if err := c.InjectFault(localcloud.Fault{Kind: localcloud.FaultLostResponse, Method: "POST", Path: "/instance/v1/zones/*/servers", Count: 1}); err != nil {
@@ -169,7 +174,7 @@ func TestScaleway2009LostCreateResponseAndInterrupt(t *testing.T) {
 	if inv := c.Resources(); len(inv.Servers) != 1 || len(inv.IPs) != 1 {
 		t.Fatalf("got %s, want exactly one server and one IP", inv)
 	}
-	assertNixOS(t, e, &host{addr: e.record("stage-1").Address}, "stage-1", "nixos-20.09")
+	assertNixOS(t, e, &host{addr: e.record("stage-1").Address, rig: rg}, "stage-1", "nixos-20.09")
 	if r = e.run(ctx, "destroy", "stage-1", "--yes"); r.code != 0 {
 		t.Fatalf("destroy: got %s", r)
 	}
@@ -179,7 +184,7 @@ func TestScaleway2009LostCreateResponseAndInterrupt(t *testing.T) {
 func TestScalewayStuckServerTimesOutThenDestroy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := newCloud(t, e, "127.0.0.110", "127.0.0.114", false)
+	c, _ := newCloud(t, e, "127.0.0.110", "127.0.0.114", false)
 	ctx := ctxFor(t, 5*time.Minute)
 	if err := c.InjectFault(localcloud.Fault{Kind: localcloud.FaultStuckStarting, Method: "POST", Path: "/instance/v1/zones/*/servers/*/action", Count: -1}); err != nil {
 		t.Fatal(err)
@@ -201,7 +206,7 @@ func TestScalewayStuckServerTimesOutThenDestroy(t *testing.T) {
 func TestScalewayBadInputsCreateNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := newCloud(t, e, "127.0.0.115", "127.0.0.119", false)
+	c, _ := newCloud(t, e, "127.0.0.115", "127.0.0.119", false)
 	ctx := ctxFor(t, 2*time.Minute)
 	tests := []struct {
 		name string

@@ -23,6 +23,9 @@ type VMMachines struct {
 	WorkDir  string    // per-server VM directories; "" makes a temporary one
 	MemoryMB int       // per VM; 0 is vm's default
 	Log      io.Writer // image build progress and boot lines; nil: none
+	// Forwards are loopback services every VM reaches from inside (qemu.Forward), such as
+	// the local nixos.org stand-in (package localcloud/nixorg).
+	Forwards []qemu.Forward
 
 	mu      sync.Mutex
 	img     *qemu.Image
@@ -50,6 +53,7 @@ func (m *VMMachines) Boot(ctx context.Context, s ServerInfo) (Machine, error) {
 		UserData:   userData,
 		InstanceID: s.ID,
 		Hostname:   s.Name,
+		Forwards:   m.Forwards,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", s.Name, err)

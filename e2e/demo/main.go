@@ -1,26 +1,39 @@
 // Command demo runs the main job end to end on the built-in local cloud: it
-// starts the local Scaleway API (servers boot as real qemu VMs on loopback),
-// serves the nixos-infect stand-in over local HTTP, then runs the real
-// bootstrap binary: `bootstrap scaleway demo-1 ...`, `bootstrap status` and
-// `bootstrap destroy demo-1`, and checks that nothing is left.
+// starts the local Scaleway API (servers boot as real qemu VMs on loopback)
+// and the local nixos.org stand-in the VMs reach, then runs the real
+// bootstrap binary with the real pinned nixos-infect: `bootstrap scaleway
+// demo-1 ...`, `bootstrap status` and `bootstrap destroy demo-1`, and checks
+// that nothing is left.
+//
+// The script comes from the pin as the tool fetches it: the demo's own cache
+// is filled from the operator's cache or the project's shared fixture when
+// either has the pinned bytes, else the tool downloads it.
 //
 // Usage: go run ./e2e/demo [-bootstrap bin/bootstrap] [-workspace DIR] [-keep]
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"syscall"
+	"time"
 
-	"bootstrap/e2e/standin"
+	"bootstrap/infect"
 	"bootstrap/localcloud"
+	"bootstrap/localcloud/nixorg"
+	"bootstrap/localcloud/qemu"
 )
 
 const (
@@ -58,7 +71,15 @@ func run() error {
 	}
 
 	fmt.Println("==> starting the local cloud (a Scaleway API on loopback; servers boot as qemu VMs)")
-	vms := &localcloud.VMMachines{Log: os.Stderr}
+	rig := nixorg.New(&nixorg.Evaluator{}, time.Now())
+	rigLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	rigSrv := &http.Server{Handler: rig.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go rigSrv.Serve(rigLn) //nolint:errcheck // ends with Close
+	defer rigSrv.Close()
+	vms := &localcloud.VMMachines{Log: os.Stderr, MemoryMB: 1536, Forwards: []qemu.Forward{{Guest: nixorg.GuestAddr, Host: rigLn.Addr().String()}}}
 	defer vms.Close()
 	cloud := localcloud.New(localcloud.Options{
 		Token:     token,
@@ -68,9 +89,10 @@ func run() error {
 	defer cloud.Close()
 	api := httptest.NewServer(cloud.Handler())
 	defer api.Close()
-	infect, url, sha := standin.NewServer()
-	defer infect.Close()
-	fmt.Printf("    SCW_API_URL=%s, nixos-infect stand-in at %s\n    workspace: %s\n", api.URL, url, *wsDir)
+	cache := filepath.Join(*wsDir, ".cache")
+	from := seedCache(cache)
+	fmt.Printf("    SCW_API_URL=%s; the VMs' nixos.org is the local stand-in on %s\n    nixos-infect %s: %s\n    workspace: %s\n",
+		api.URL, rigLn.Addr(), infect.Pinned.SHA256[:8], from, *wsDir)
 
 	env := append(os.Environ(),
 		"SCW_API_URL="+api.URL,
@@ -79,6 +101,7 @@ func run() error {
 		"SCW_DEFAULT_PROJECT_ID="+project,
 		"SCW_DEFAULT_ZONE=fr-par-1",
 		"SCW_CONFIG_PATH="+filepath.Join(*wsDir, ".no-scw-config.yaml"),
+		"XDG_CACHE_HOME="+cache,
 	)
 	bootstrap := func(args ...string) error {
 		args = append(args, "--workspace", *wsDir)
@@ -88,7 +111,7 @@ func run() error {
 		return cmd.Run()
 	}
 	if err := bootstrap("scaleway", "demo-1", "--channel", *channel, "--type", "DEV1-S", "--zone", "fr-par-1",
-		"--infect-url", url, "--infect-sha256", sha, "--yes"); err != nil {
+		"--infect-env", "NIX_INSTALL_URL="+nixorg.GuestURL+"/nix/install", "--infect-env", "NO_SWAP=1", "--yes"); err != nil {
 		fmt.Println("\n==> the run failed; destroying what it created")
 		bootstrap("destroy", "demo-1", "--yes")
 		return fmt.Errorf("bootstrap scaleway: %w", err)
@@ -120,4 +143,31 @@ func join(args []string) string {
 		s += a
 	}
 	return s
+}
+
+// seedCache puts the pinned nixos-infect into the demo's script cache from the operator's
+// cache or the project's shared fixture, when one of them has the pinned bytes, and says
+// where it came from.
+func seedCache(cache string) string {
+	want := infect.Pinned.SHA256
+	var candidates []string
+	if dir, err := os.UserCacheDir(); err == nil {
+		candidates = append(candidates, filepath.Join(dir, "bootstrap", "nixos-infect", want))
+	}
+	commit := path.Base(path.Dir(infect.Pinned.URL))
+	candidates = append(candidates, filepath.Join("..", "shared", "fixtures", "nixos-infect", "nixos-infect-"+commit))
+	for _, c := range candidates {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			continue
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != want {
+			continue
+		}
+		dir := filepath.Join(cache, "bootstrap", "nixos-infect")
+		if os.MkdirAll(dir, 0o755) == nil && os.WriteFile(filepath.Join(dir, want), b, 0o644) == nil {
+			return "the pinned bytes, from " + c
+		}
+	}
+	return "fetched by bootstrap from " + infect.Pinned.URL
 }
