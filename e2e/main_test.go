@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"bootstrap/e2e/standin"
+	"bootstrap/localcloud/standin"
 )
 
 var (

@@ -17,8 +17,8 @@ import (
 	"filippo.io/age"
 
 	"bootstrap/deploy"
-	"bootstrap/e2e/standin"
 	"bootstrap/e2e/vmtest"
+	"bootstrap/localcloud/standin"
 )
 
 // Loopback addresses of the push test's VMs.

@@ -23,8 +23,9 @@ import (
 	"bootstrap/localcloud/qemu"
 )
 
-func TestServe(t *testing.T) {
-	url, sum := Serve(t)
+func TestNewServer(t *testing.T) {
+	srv, url, sum := NewServer()
+	defer srv.Close()
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Errorf("got url %s, want one on 127.0.0.1", url)
 	}

@@ -1,4 +1,4 @@
-// Package standin serves a stand-in for nixos-infect to end-to-end tests and demos.
+// Package standin serves a stand-in for nixos-infect to the local cloud's demo and to the end-to-end tests.
 //
 // The real nixos-infect needs the internet (Nix installer, channel, binary cache). The stand-in
 // (the embedded file nixos-infect; its header documents the details) keeps the real script's
@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"testing"
 )
 
 //go:embed nixos-infect
@@ -58,12 +57,4 @@ func NewServer() (*httptest.Server, string, string) {
 	})
 	srv := httptest.NewServer(mux)
 	return srv, srv.URL + Path, SHA256()
-}
-
-// Serve is NewServer for tests: the server is closed when t ends.
-func Serve(t testing.TB) (url, sha256 string) {
-	t.Helper()
-	srv, url, sum := NewServer()
-	t.Cleanup(srv.Close)
-	return url, sum
 }

@@ -4,7 +4,7 @@
 // bootstrap binary: `bootstrap scaleway demo-1 ...`, `bootstrap status` and
 // `bootstrap destroy demo-1`, and checks that nothing is left.
 //
-// Usage: go run ./e2e/demo [-bootstrap bin/bootstrap] [-workspace DIR] [-keep]
+// Usage: go run ./localcloud/demo [-bootstrap bin/bootstrap] [-workspace DIR] [-keep]
 package main
 
 import (
@@ -19,8 +19,8 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"bootstrap/e2e/standin"
 	"bootstrap/localcloud"
+	"bootstrap/localcloud/standin"
 )
 
 const (

@@ -24,7 +24,7 @@ func TestInfectCarriesRebuildScript(t *testing.T) {
 		t.Fatal("nixos-infect's NIXOS_REBUILD_STANDIN here-document does not end")
 	}
 	if got := body[:j+1]; got != string(rebuildScript) {
-		t.Errorf("nixos-infect's copy of nixos-rebuild differs from e2e/standin/nixos-rebuild (%d vs %d bytes): copy the file into installRebuild", len(got), len(rebuildScript))
+		t.Errorf("nixos-infect's copy of nixos-rebuild differs from localcloud/standin/nixos-rebuild (%d vs %d bytes): copy the file into installRebuild", len(got), len(rebuildScript))
 	}
 	if !regexp.MustCompile(`(?m)^  installRebuild$`).MatchString(s) {
 		t.Error("nixos-infect never calls installRebuild")
