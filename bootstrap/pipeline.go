@@ -12,8 +12,6 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"bootstrap/channel"
 	"bootstrap/infect"
 	"bootstrap/remote"
@@ -25,9 +23,9 @@ import (
 // env and config files; they are validated before anything is contacted.
 type Options struct {
 	Name     string
-	Provider string // "ssh" or "scaleway"
+	Provider string // the provider's name, recorded in state.json
 	User     string
-	Host     string // may be empty when a Machine provisions it
+	Host     string // may be empty when a provider.Machine provisions it
 	Port     int
 	Channel  channel.Channel
 
@@ -63,26 +61,6 @@ type Options struct {
 	RebootTimeout time.Duration // the wait for the host to come back
 
 	Stdout io.Writer // short progress lines
-}
-
-// Machine is where a host comes from (package provider/...): an existing
-// host, or one a cloud creates. Provision makes sure the machine exists and
-// says where to reach it. It records every resource it creates in rec and
-// calls save the moment one exists, so nothing is ever billed that the
-// workspace does not know about. It is called on every run (resumes too).
-type Machine interface {
-	// Step names the provisioning step in the output and state.json.
-	Step() string
-	Provision(ctx context.Context, rec *Record, save func() error) (Provisioned, error)
-}
-
-// Provisioned is where a machine can be reached.
-type Provisioned struct {
-	Address string
-	// HostKey, when the machine's ed25519 host key was made by us (cloud-init
-	// user data), is pinned before the first contact: no trust on first use.
-	HostKey ssh.PublicKey
-	Note    string // one line for the terminal
 }
 
 // State is what steps share. Rec is persisted; the rest lives for one run.

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootstrap/bootstrap"
+	"bootstrap/provider/scaleway"
 	"bootstrap/remote"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
@@ -196,11 +197,17 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		}
 	} else {
 		so := &ScalewayOptions{pipelineOptions: o.pipelineOptions, Type: o.Type, Zone: o.Zone, Image: o.Image, Project: o.Project, Profile: o.Profile, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
-		if ours && srcRec.Scaleway != nil {
-			so.Type = firstOr(so.Type, srcRec.Scaleway.CommercialType)
-			so.Zone = firstOr(so.Zone, srcRec.Scaleway.Zone)
-			so.Image = firstOr(so.Image, srcRec.Scaleway.ImageLabel)
-			so.Project = firstOr(so.Project, srcRec.Scaleway.ProjectID)
+		if ours {
+			made, ok, err := scaleway.LoadRecord(srcRec.Machine)
+			if err != nil {
+				return err
+			}
+			if ok {
+				so.Type = firstOr(so.Type, made.CommercialType)
+				so.Zone = firstOr(so.Zone, made.Zone)
+				so.Image = firstOr(so.Image, made.ImageLabel)
+				so.Project = firstOr(so.Project, made.ProjectID)
+			}
 		}
 		so.Type, so.Image = firstOr(so.Type, "DEV1-S"), firstOr(so.Image, "ubuntu_noble")
 		if err := runScalewayPipeline(ctx, cmd, so, ws, opts); err != nil {

@@ -65,10 +65,14 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if !ok {
 		return usagef("no host %s in %s (no hosts/%s/state.json): nothing to destroy", o.Name, ws.Dir, o.Name)
 	}
-	if rec.Provider != "scaleway" || rec.Scaleway == nil {
+	made, ok, err := scaleway.LoadRecord(rec.Machine)
+	if err != nil {
+		return err
+	}
+	if rec.Provider != scaleway.Kind || !ok {
 		return usagef("%s is an existing %s host, not one bootstrap created: there is nothing to delete in a cloud; remove hosts/%s to forget it", o.Name, rec.Provider, o.Name)
 	}
-	prov, _, err := scalewayClient(o.Profile, rec.Scaleway.Zone)
+	prov, _, err := scalewayClient(o.Profile, made.Zone)
 	if err != nil {
 		return err
 	}
@@ -78,14 +82,14 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	}
 	// What the record says, plus what carries our tags (a run may have died
 	// between a create and its save).
-	res := scaleway.RecordResources(rec.Scaleway)
-	found, err := prov.Find(ctx, rec.Scaleway.Zone, id, o.Name)
+	res := made.Resources()
+	found, err := prov.Find(ctx, made.Zone, id, o.Name)
 	if err != nil {
 		return fmt.Errorf("look up %s by its tags: %w", o.Name, err)
 	}
 	res = merge(res, found)
 	if res.Empty() {
-		fmt.Fprintf(o.stdout, "%s: nothing exists in %s\n", o.Name, rec.Scaleway.Zone)
+		fmt.Fprintf(o.stdout, "%s: nothing exists in %s\n", o.Name, made.Zone)
 		return forget(ws, rec)
 	}
 	if err := confirm(o.stdin, o.stderr, o.Yes, "deletes "+res.String()); err != nil {

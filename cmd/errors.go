@@ -10,6 +10,7 @@ import (
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
 	"bootstrap/infect"
+	"bootstrap/provider"
 	"bootstrap/provider/scaleway"
 	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
@@ -70,7 +71,7 @@ func explain(err error) (msg, hint string, code int) {
 	var (
 		usage    *UsageError
 		setting  *SettingError
-		conflict *bootstrap.ConflictError
+		conflict *provider.ConflictError
 		mismatch *remote.HostKeyMismatchError
 		unknown  *remote.UnknownHostKeyError
 		auth     *remote.AuthError

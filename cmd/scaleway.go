@@ -126,8 +126,14 @@ func runScalewayPipeline(ctx context.Context, cmd *cobra.Command, o *ScalewayOpt
 	if spec.ProjectID == "" && profile.DefaultProjectID != nil {
 		spec.ProjectID = *profile.DefaultProjectID
 	}
-	if existed && rec.Scaleway != nil && !cmd.Flags().Changed("zone") && o.Zone == "" {
-		spec.Zone = rec.Scaleway.Zone // resume where it was created
+	var made *scaleway.Record
+	if existed {
+		if made, _, err = scaleway.LoadRecord(rec.Machine); err != nil {
+			return err
+		}
+	}
+	if made != nil && !cmd.Flags().Changed("zone") && o.Zone == "" {
+		spec.Zone = made.Zone // resume where it was created
 	}
 	if o.DryRun {
 		fmt.Fprintf(o.stdout, "0. create     %s %s from image %s in %s (project %s): a flexible IPv4, the server, its SBS root volume;\n"+
@@ -145,7 +151,7 @@ func runScalewayPipeline(ctx context.Context, cmd *cobra.Command, o *ScalewayOpt
 	}
 	spec.WorkspaceID, spec.DeployKey = id, deploy.AuthorizedKey
 	// Everything checkable is checked before anything billable exists.
-	if !existed || rec.Scaleway == nil || rec.Scaleway.ServerID == "" {
+	if made == nil || made.ServerID == "" {
 		// The real host key is made by the machine; validation only needs one.
 		vs := spec
 		if _, vs.HostKey, err = ed25519.GenerateKey(rand.Reader); err != nil {

@@ -176,18 +176,6 @@ func (w *Workspace) Hosts() ([]string, error) {
 	return names, nil
 }
 
-// ReadJSON decodes hosts/NAME/file into v; a missing file is fs.ErrNotExist.
-func (w *Workspace) ReadJSON(name, file string, v any) error {
-	data, err := os.ReadFile(w.HostFile(name, file))
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("parse %s: %w", w.Rel(w.HostFile(name, file)), err)
-	}
-	return nil
-}
-
 // WriteJSON atomically writes v as indented JSON to hosts/NAME/file.
 func (w *Workspace) WriteJSON(name, file string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
