@@ -8,13 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"bootstrap/bootstrap"
 	"bootstrap/provider/scaleway"
-	"bootstrap/remote"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
@@ -124,39 +122,36 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	}
 
 	// Read the source.
-	var c *remote.Client
-	label := o.Source
-	if ours {
-		c, err = dialHost(ctx, ws, srcRec)
-	} else {
-		c, err = dialForeign(ctx, ws, o)
-	}
-	if err != nil {
-		return fmt.Errorf("connect to clone source %s: %w", label, err)
-	}
-	src, err := bootstrap.ReadSource(ctx, c, label)
-	if err != nil {
-		c.Close()
-		return err
-	}
-	var pulled map[string][]byte
-	if o.WithSecrets && !ours {
-		if pulled, err = pullSecrets(ctx, c); err != nil {
-			c.Close()
+	var login bootstrap.SourceLogin
+	if !ours {
+		if login.User, login.Host, err = splitTarget(o.Source); err != nil {
 			return err
 		}
+		keys, closer, err := loadKeys(o.SourceIdentities, o.Agent, o.stderr, false)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		login.Keys, login.HostKey, login.AcceptNewHostKey = keys, o.SourceHostKey, o.AcceptNewHostKey
+		login.ExtraKnownHosts, login.ConfirmHostKey = userKnownHosts(), hostKeyPrompt(o.stdin, o.stderr)
 	}
-	c.Close()
+	src, err := bootstrap.ReadCloneSource(ctx, ws, o.Source, srcRec, login, o.WithSecrets)
+	if err != nil {
+		return err
+	}
+	defer secrets.Wipe(src.Secrets)
 	if o.Channel != "" && o.Channel != src.Channel.String() {
 		return usagef("--channel %s differs from the source's channel %s: a clone keeps the source's channel", o.Channel, src.Channel)
 	}
 	o.Channel = src.Channel.String()
 	plan := bootstrap.PlanClone(src, o.WithSecrets)
 	if plan.HostNix == nil {
-		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", label)
+		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", o.Source)
 	}
-	if err := copySecrets(ws, o, ours, pulled); err != nil {
-		return err
+	if o.WithSecrets {
+		if err := bootstrap.CopySecrets(ws, src, o.Name); err != nil {
+			return err
+		}
 	}
 
 	// Bootstrap the new machine with the source's channel and files.
@@ -215,91 +210,6 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		}
 	}
 	printCloneSummary(o.stdout, ws, src, o.Name, plan, o.WithSecrets)
-	return nil
-}
-
-// dialForeign connects to a SOURCE outside the workspace, verifying its host
-// key like any first contact.
-func dialForeign(ctx context.Context, ws *workspace.Workspace, o *CloneOptions) (*remote.Client, error) {
-	user, host, err := splitTarget(o.Source)
-	if err != nil {
-		return nil, err
-	}
-	keys, closer, err := loadKeys(o.SourceIdentities, o.Agent, o.stderr, false)
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	hk := &remote.HostKeys{KnownHosts: ws.KnownHosts(), Extra: userKnownHosts(), Fingerprint: o.SourceHostKey, AcceptNew: o.AcceptNewHostKey}
-	if !o.AcceptNewHostKey {
-		hk.Confirm = hostKeyPrompt(o.stdin, o.stderr)
-	}
-	c, err := remote.Dial(ctx, remote.Config{Host: host, Port: 22, User: user, Keys: keys, HostKeys: hk})
-	if err != nil {
-		return nil, err
-	}
-	if user != "root" {
-		c.SetSudo(true)
-	}
-	return c, nil
-}
-
-// pullSecrets reads a foreign source's /var/lib/bootstrap/secrets.
-func pullSecrets(ctx context.Context, c *remote.Client) (map[string][]byte, error) {
-	out, err := c.Output(ctx, "find "+secrets.Dir+" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -printf '%f\\n' 2>/dev/null || true")
-	if err != nil {
-		return nil, fmt.Errorf("list secrets on the source: %w", err)
-	}
-	vals := map[string][]byte{}
-	for _, name := range strings.Fields(out) {
-		if secrets.ValidKey(name) != nil {
-			continue
-		}
-		data, err := c.ReadFile(ctx, secrets.Dir+"/"+name)
-		if err != nil {
-			return nil, fmt.Errorf("read secret %s on the source: %w", name, err)
-		}
-		vals[name] = data
-	}
-	return vals, nil
-}
-
-// copySecrets gives the clone the source's secrets (with --with-secrets):
-// a workspace source's ciphertexts and secrets.yaml as they are; a foreign
-// source's values encrypted to the workspace's recipients.
-func copySecrets(ws *workspace.Workspace, o *CloneOptions, ours bool, pulled map[string][]byte) error {
-	if !o.WithSecrets {
-		return nil
-	}
-	store := secrets.Store{WorkspaceDir: ws.Dir}
-	if !ours {
-		for k, v := range pulled {
-			if err := store.Set(o.Name, k, v); err != nil {
-				return fmt.Errorf("store secret %s of the clone: %w", k, err)
-			}
-		}
-		secrets.Wipe(pulled)
-		return nil
-	}
-	entries, err := store.List(o.Source)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(store.Dir(o.Name), 0o755); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(store.Path(o.Source, e.Key))
-		if err != nil {
-			return err
-		}
-		if err := workspace.WriteFileAtomic(store.Path(o.Name, e.Key), data, 0o644); err != nil {
-			return err
-		}
-	}
-	if data, err := os.ReadFile(store.MetaPath(o.Source)); err == nil {
-		return workspace.WriteFileAtomic(store.MetaPath(o.Name), data, 0o644)
-	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bootstrap/bootstrap"
 	"bootstrap/deploy"
 )
 
@@ -64,7 +65,7 @@ func runGenerations(ctx context.Context, o *GenerationsOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	c, err := dialHost(ctx, ws, h.rec)
+	c, err := bootstrap.DialHost(ctx, ws, h.rec)
 	if err != nil {
 		return err
 	}

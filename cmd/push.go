@@ -162,7 +162,7 @@ func openDeployHost(g *globalOptions, name string) (*workspace.Workspace, deploy
 // dialer connects to h with the deploy key and its pinned host key.
 func dialer(ws *workspace.Workspace, h deployHost) deploy.Dialer {
 	return func(ctx context.Context) (deploy.Remote, error) {
-		c, err := dialHost(ctx, ws, h.rec)
+		c, err := bootstrap.DialHost(ctx, ws, h.rec)
 		if err != nil {
 			return nil, err
 		}

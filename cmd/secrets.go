@@ -465,7 +465,7 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 		fmt.Fprintf(o.stderr, "warning: %s names %s, which has no secret: ignored\n", ws.Rel(store.MetaPath(o.Name)), k)
 	}
 
-	c, err := dialHost(ctx, ws, rec)
+	c, err := bootstrap.DialHost(ctx, ws, rec)
 	if err != nil {
 		return err
 	}

@@ -432,6 +432,32 @@ func (s Store) Delete(host, key string) error {
 	return nil
 }
 
+// Copy gives host to the secrets of host from, ciphertexts and
+// secrets.yaml as they are (they are encrypted to the workspace, not to a
+// host).
+func (s Store) Copy(from, to string) error {
+	keys, err := s.keys(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir(to), 0o755); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		data, err := os.ReadFile(s.Path(from, k))
+		if err != nil {
+			return err
+		}
+		if err := workspace.WriteFileAtomic(s.Path(to, k), data, 0o644); err != nil {
+			return err
+		}
+	}
+	if data, err := os.ReadFile(s.MetaPath(from)); err == nil {
+		return workspace.WriteFileAtomic(s.MetaPath(to), data, 0o644)
+	}
+	return nil
+}
+
 // DecryptError: one secret could not be decrypted (no identity matches, a
 // corrupt or truncated file). DecryptAll returns no value at all with it.
 type DecryptError struct {
