@@ -81,8 +81,7 @@ type State struct {
 
 	script []byte // nixos-infect, fetched and checked before connecting
 
-	secrets    map[string][]byte       // decrypted in memory only; wiped at the end
-	secretMeta map[string]secrets.Meta // owners and modes from secrets.yaml
+	secrets *secrets.Decrypted // in memory only; wiped at the end
 
 	note string // the running step's one-line summary
 }

@@ -8,7 +8,6 @@ import (
 
 	"bootstrap/infect"
 	"bootstrap/provider"
-	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
 
@@ -66,7 +65,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if err := loadSecrets(s); err != nil {
 		return err
 	}
-	defer secrets.Wipe(s.secrets)
+	defer s.secrets.Wipe()
 	if err := s.Save(); err != nil {
 		return err
 	}

@@ -268,9 +268,9 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	}
 	// Secrets: all decrypted before any host is contacted, or nothing is pushed.
 	if !o.DryRun {
-		values, err := o.decryptSecrets(ws, targets)
-		for _, v := range values {
-			defer secrets.Wipe(v)
+		err := o.decryptSecrets(ws, targets)
+		for _, t := range targets {
+			defer t.Secrets.Wipe()
 		}
 		if err != nil {
 			return err
@@ -297,42 +297,39 @@ func runPush(ctx context.Context, o *PushOptions) error {
 }
 
 // decryptSecrets decrypts every target's secrets into it, loading the
-// identities once and only when some host has secrets. It returns the
-// decrypted maps (for wiping) even on error.
-func (o *PushOptions) decryptSecrets(ws *workspace.Workspace, targets []deploy.Target) ([]map[string][]byte, error) {
+// identities once and only when some host has secrets. What it decrypted
+// stays in the targets, for wiping, even on error.
+func (o *PushOptions) decryptSecrets(ws *workspace.Workspace, targets []deploy.Target) error {
 	store := secrets.Store{WorkspaceDir: ws.Dir}
 	var ids []age.Identity
-	var loaded bool
-	var all []map[string][]byte
-	for i, t := range targets {
-		entries, err := store.List(t.Name)
+	identities := func() ([]age.Identity, error) {
+		if ids != nil {
+			return ids, nil
+		}
+		var err error
+		ids, err = secrets.LoadIdentitiesWithPassphrase(o.SecretIdentities, func(path string) ([]byte, error) {
+			return passphrasePrompt(path, o.stderr)()
+		})
 		if err != nil {
-			return all, err
+			return nil, &UsageError{Msg: "secrets: " + err.Error()}
 		}
-		if len(entries) == 0 {
-			continue
-		}
-		if !loaded {
-			ids, err = secrets.LoadIdentitiesWithPassphrase(o.SecretIdentities, func(path string) ([]byte, error) {
-				return passphrasePrompt(path, o.stderr)()
-			})
-			if err != nil {
-				return all, &UsageError{Msg: "secrets: " + err.Error()}
-			}
-			loaded = true
-		}
-		values, err := store.DecryptAll(t.Name, ids)
-		if err != nil {
-			return all, fmt.Errorf("nothing pushed: %w", err)
-		}
-		all = append(all, values)
-		meta, err := store.Meta(t.Name)
-		if err != nil {
-			return all, &UsageError{Msg: err.Error()}
-		}
-		targets[i].Secrets, targets[i].SecretMeta = values, meta
+		return ids, nil
 	}
-	return all, nil
+	for i, t := range targets {
+		d, err := store.Decrypt(t.Name, identities)
+		var usage *UsageError
+		var meta *secrets.MetaError
+		switch {
+		case errors.As(err, &usage):
+			return err
+		case errors.As(err, &meta):
+			return &UsageError{Msg: err.Error()}
+		case err != nil:
+			return fmt.Errorf("nothing pushed: %w", err)
+		}
+		targets[i].Secrets = d
+	}
+	return nil
 }
 
 // summarize prints what happened to each host (a summary for several) and

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -434,34 +435,34 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 	// Decrypt everything before contacting the host: all or nothing.
 	store := secrets.Store{WorkspaceDir: ws.Dir}
 	paths := o.identityPaths()
-	ids, err := secrets.LoadIdentitiesWithPassphrase(paths, func(path string) ([]byte, error) {
-		return passphrasePrompt(path, o.stderr)()
-	})
-	if err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
-	values, err := store.DecryptAll(o.Name, ids)
-	if err != nil {
-		var de *secrets.DecryptError
-		if errors.As(err, &de) && len(paths) > 0 {
-			return fmt.Errorf("nothing uploaded to %s: %w (identities tried: %s)", o.Name, err, strings.Join(paths, ", "))
+	d, err := store.Decrypt(o.Name, func() ([]age.Identity, error) {
+		ids, err := secrets.LoadIdentitiesWithPassphrase(paths, func(path string) ([]byte, error) {
+			return passphrasePrompt(path, o.stderr)()
+		})
+		if err != nil {
+			return nil, &UsageError{Msg: err.Error()}
 		}
+		return ids, nil
+	})
+	var usage *UsageError
+	var de *secrets.DecryptError
+	var meta *secrets.MetaError
+	switch {
+	case errors.As(err, &usage):
+		return err
+	case errors.As(err, &meta):
+		return &UsageError{Msg: err.Error()}
+	case errors.As(err, &de) && len(paths) > 0:
+		return fmt.Errorf("nothing uploaded to %s: %w (identities tried: %s)", o.Name, err, strings.Join(paths, ", "))
+	case err != nil:
 		return fmt.Errorf("nothing uploaded to %s: %w", o.Name, err)
 	}
-	defer secrets.Wipe(values)
-	if len(values) == 0 && !o.Prune {
+	defer d.Wipe()
+	if d.Empty() && !o.Prune {
 		fmt.Fprintf(o.stdout, "no secrets for %s in %s: nothing to push\n", o.Name, ws.Rel(store.Dir(o.Name)))
 		return nil
 	}
-	meta, err := store.Meta(o.Name)
-	if err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	for _, k := range secrets.Orphans(meta, keys) {
+	for _, k := range d.Orphans {
 		fmt.Fprintf(o.stderr, "warning: %s names %s, which has no secret: ignored\n", ws.Rel(store.MetaPath(o.Name)), k)
 	}
 
@@ -470,7 +471,7 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 		return err
 	}
 	defer c.Close()
-	res, err := secrets.Push(ctx, c, values, meta, o.Prune)
+	res, err := d.Push(ctx, c, o.Prune)
 	if err != nil {
 		return fmt.Errorf("push secrets to %s: %w", o.Name, err)
 	}

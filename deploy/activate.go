@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bootstrap/remote"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"bootstrap/remote"
 )
 
 // rebuild runs nixos-rebuild. An armed switch builds first, so a failing

@@ -55,10 +55,9 @@ type Target struct {
 	Files map[string][]byte // hosts/NAME/*.nix by base name
 	Dial  Dialer
 	Log   io.Writer // hosts/NAME/bootstrap.log: every remote command and its output
-	// Secrets, decrypted, are written with secrets.Push before the build
-	// (not with DryActivate); nil: none.
-	Secrets    map[string][]byte
-	SecretMeta map[string]secrets.Meta
+	// Secrets, decrypted, are pushed before the build (not with
+	// DryActivate); nil: none.
+	Secrets *secrets.Decrypted
 }
 
 // Reporter receives a push's progress; calls for different hosts may come

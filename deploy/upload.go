@@ -1,10 +1,11 @@
 package deploy
 
 import (
-	"bootstrap/secrets"
 	"context"
 	"fmt"
 	"strings"
+
+	"bootstrap/secrets"
 )
 
 // upload writes the changed files (each atomically), then removes the ones
@@ -52,10 +53,10 @@ func (p *pusher) restoreFiles(ctx context.Context) error {
 }
 
 func (p *pusher) pushSecrets(ctx context.Context) error {
-	if len(p.t.Secrets) == 0 {
+	if p.t.Secrets.Empty() {
 		return nil
 	}
-	res, err := secrets.Push(ctx, p.r, p.t.Secrets, p.t.SecretMeta, false)
+	res, err := p.t.Secrets.Push(ctx, p.r, false)
 	if err != nil {
 		return fmt.Errorf("push secrets to %s: %w", p.t.Name, err)
 	}

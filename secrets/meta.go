@@ -86,14 +86,24 @@ func (s Store) Meta(host string) (map[string]Meta, error) {
 		return map[string]Meta{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", s.rel(path), err)
+		return nil, &MetaError{Path: s.rel(path), Err: fmt.Errorf("read %s: %w", s.rel(path), err)}
 	}
 	m, err := parseMeta(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.rel(path), err)
+		return nil, &MetaError{Path: s.rel(path), Err: fmt.Errorf("%s: %w", s.rel(path), err)}
 	}
 	return m, nil
 }
+
+// MetaError is a secrets.yaml that cannot be read or is wrong: the
+// operator's to fix.
+type MetaError struct {
+	Path string // relative to the workspace
+	Err  error  // names Path
+}
+
+func (e *MetaError) Error() string { return e.Err.Error() }
+func (e *MetaError) Unwrap() error { return e.Err }
 
 func parseMeta(data []byte) (map[string]Meta, error) {
 	var raw map[string]metaEntry
