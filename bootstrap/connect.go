@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"bootstrap/remote"
-	"bootstrap/workspace"
 )
 
 // connectStep opens the SSH connection the following steps share. Before the
@@ -82,24 +81,4 @@ func (s *State) run(ctx context.Context, cmd string) (string, error) {
 		}
 	}
 	return out, err
-}
-
-// DialHost connects to a host the workspace bootstrapped: root, the deploy
-// key alone, and the host key pinned in the workspace's known_hosts alone.
-func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remote.Client, error) {
-	deploy, err := ws.LoadDeployKey()
-	if err != nil {
-		return nil, err
-	}
-	port := rec.Port
-	if port == 0 {
-		port = 22
-	}
-	return remote.Dial(ctx, remote.Config{
-		Host:     rec.Address,
-		Port:     port,
-		User:     "root",
-		Keys:     []remote.Key{{Name: ws.Rel(deploy.Path), Signer: deploy.Signer}},
-		HostKeys: &remote.HostKeys{KnownHosts: ws.KnownHosts()},
-	})
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"bootstrap/channel"
@@ -211,17 +210,4 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// openLog opens hosts/NAME/bootstrap.log for appending; it holds remote output,
-// so it is readable by the owner only.
-func openLog(ws *workspace.Workspace, name string) (*os.File, error) {
-	if err := os.MkdirAll(ws.HostDir(name), 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", ws.HostDir(name), err)
-	}
-	f, err := os.OpenFile(ws.HostFile(name, "bootstrap.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	return f, nil
 }

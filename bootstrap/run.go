@@ -50,7 +50,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if err != nil {
 		return err
 	}
-	logf, err := openLog(ws, opts.Name)
+	logf, err := ws.OpenLog(opts.Name)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		return err
 	}
 	if ours && !srcRec.Complete() {
-		return usagef("%s has not finished bootstrapping (%s): finish it before cloning it", o.Source, where(srcRec))
+		return usagef("%s has not finished bootstrapping (%s): finish it before cloning it", o.Source, srcRec.Where())
 	}
 	to := o.To
 	if to == "" {

@@ -70,6 +70,8 @@ func explain(err error) (msg, hint string, code int) {
 
 	var (
 		usage    *UsageError
+		notReady *bootstrap.NotReadyError
+		meta     *secrets.MetaError
 		setting  *SettingError
 		conflict *provider.ConflictError
 		mismatch *remote.HostKeyMismatchError
@@ -102,7 +104,7 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
 		return msg, "fix or remove that setting", exitUsage

@@ -416,15 +416,9 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 	if err != nil {
 		return err
 	}
-	rec, ok, err := bootstrap.LoadRecord(ws, o.Name)
+	rec, err := bootstrap.LoadHost(ws, o.Name, bootstrap.StepReboot)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return usagef("no host %s in workspace %s (no %s): bootstrap it first; its secrets are uploaded then", o.Name, ws.Dir, ws.Rel(ws.HostFile(o.Name, "state.json")))
-	}
-	if rec.Address == "" || !rec.Done(bootstrap.StepReboot) {
-		return usagef("%s has not finished bootstrapping: its secrets are uploaded by the bootstrap itself; run it again to resume", o.Name)
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -448,10 +442,8 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 	var de *secrets.DecryptError
 	var meta *secrets.MetaError
 	switch {
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.As(err, &meta):
 		return err
-	case errors.As(err, &meta):
-		return &UsageError{Msg: err.Error()}
 	case errors.As(err, &de) && len(paths) > 0:
 		return fmt.Errorf("nothing uploaded to %s: %w (identities tried: %s)", o.Name, err, strings.Join(paths, ", "))
 	case err != nil:

@@ -133,9 +133,13 @@ func TestSecretsSetListRm(t *testing.T) {
 	})
 }
 
+// isUsage: the error exits as bad input.
 func isUsage(err error) bool {
-	var u *UsageError
-	return errors.As(err, &u)
+	if err == nil {
+		return false
+	}
+	_, _, code := explain(err)
+	return code == exitUsage
 }
 
 func TestSecretsArgumentValidation(t *testing.T) {

@@ -176,6 +176,19 @@ func (w *Workspace) Hosts() ([]string, error) {
 	return names, nil
 }
 
+// OpenLog opens hosts/NAME/bootstrap.log for appending. It holds what
+// hosts print, so it is readable by the owner only.
+func (w *Workspace) OpenLog(name string) (*os.File, error) {
+	if err := os.MkdirAll(w.HostDir(name), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", w.HostDir(name), err)
+	}
+	f, err := os.OpenFile(w.HostFile(name, "bootstrap.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	return f, nil
+}
+
 // WriteJSON atomically writes v as indented JSON to hosts/NAME/file.
 func (w *Workspace) WriteJSON(name, file string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
