@@ -207,54 +207,16 @@ func newSecretsListCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// secretListing is `secrets list --json`.
-type secretListing struct {
-	Host       string         `json:"host"`
-	Secrets    []listedSecret `json:"secrets"`
-	Recipients []string       `json:"recipients"`
-	// RecipientsError says why recipients.txt could not be read, if so.
-	RecipientsError string `json:"recipients_error,omitempty"`
-	// Orphans are secrets.yaml entries with no secret (ignored by push).
-	Orphans []string `json:"orphans,omitempty"`
-}
-
-type listedSecret struct {
-	secrets.Entry
-	Owner string `json:"owner"`
-	Group string `json:"group"`
-	Mode  string `json:"mode"`
-}
-
 func runSecretsList(_ context.Context, o *SecretsOptions) error {
 	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
 		return err
 	}
 	store := secrets.Store{WorkspaceDir: ws.Dir}
-	entries, err := store.List(o.Name)
+	l, err := store.Listing(o.Name)
 	if err != nil {
 		return err
 	}
-	meta, err := store.Meta(o.Name)
-	if err != nil {
-		return err
-	}
-	l := secretListing{Host: o.Name, Secrets: []listedSecret{}, Recipients: []string{}}
-	if _, display, err := store.Recipients(); err != nil {
-		l.RecipientsError = err.Error()
-	} else {
-		l.Recipients = display
-	}
-	var keys []string
-	for _, e := range entries {
-		m, ok := meta[e.Key]
-		if !ok {
-			m = secrets.DefaultMeta
-		}
-		l.Secrets = append(l.Secrets, listedSecret{Entry: e, Owner: m.Owner, Group: m.Group, Mode: fmt.Sprintf("%04o", uint32(m.Mode))})
-		keys = append(keys, e.Key)
-	}
-	l.Orphans = secrets.Orphans(meta, keys)
 	if o.JSON {
 		enc := json.NewEncoder(o.stdout)
 		enc.SetIndent("", "  ")

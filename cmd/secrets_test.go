@@ -101,7 +101,7 @@ func TestSecretsSetListRm(t *testing.T) {
 		}
 	}
 	out = run("", "list", "web-1", "--json")
-	var l secretListing
+	var l secrets.Listing
 	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatalf("got %v parsing %q, want JSON", err, out)
 	}
