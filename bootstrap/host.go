@@ -2,7 +2,9 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
 	"bootstrap/remote"
 	"bootstrap/workspace"
@@ -78,4 +80,24 @@ func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remot
 		Keys:     []remote.Key{{Name: ws.Rel(deploy.Path), Signer: deploy.Signer}},
 		HostKeys: &remote.HostKeys{KnownHosts: ws.KnownHosts()},
 	})
+}
+
+// HostKeyFile is the file in the host's directory that holds the host key
+// generated for a cloud machine until the first connection pinned it.
+const HostKeyFile = "ssh_host_ed25519_key"
+
+// Forget drops a host's record and pinned key (after its machine was
+// destroyed: the address may be reused); its .nix files and log stay.
+func Forget(ws *workspace.Workspace, rec *Record) error {
+	if rec.Address != "" {
+		if err := ws.ForgetHost(rec.Address, rec.Port); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"state.json", HostKeyFile} {
+		if err := os.Remove(ws.HostFile(rec.Name, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"bootstrap/bootstrap"
-	"bootstrap/provider/scaleway"
+	"bootstrap/provider"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
@@ -21,15 +23,13 @@ import (
 type CloneOptions struct {
 	pipelineOptions
 	Source           string // workspace host, or [user@]host of any NixOS machine
-	To               string // "scaleway" or "ssh"
+	To               string // "ssh" or a cloud's name
 	Host             string // --host [user@]host with --to ssh
 	Port             int
 	SourceIdentities []string
 	SourceHostKey    string
 	WithSecrets      bool
-	Type, Zone       string
-	Image, Project   string
-	Profile          string
+	Settings         map[string]*string // the clouds' settings, "" for the source's or the default
 
 	global *globalOptions
 	stdin  io.Reader
@@ -38,7 +38,7 @@ type CloneOptions struct {
 }
 
 func newCloneCmd(g *globalOptions) *cobra.Command {
-	o := &CloneOptions{global: g}
+	o := &CloneOptions{global: g, Settings: map[string]*string{}}
 	cmd := &cobra.Command{
 		Use:   "clone SOURCE NAME",
 		Short: "Make a new machine with the channel and configuration of a NixOS machine",
@@ -64,17 +64,15 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 	}
 	o.bind(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.To, "to", "", `where the new machine comes from: "scaleway" (default for a Scaleway source of this workspace) or "ssh"`)
+	f.StringVar(&o.To, "to", "", `where the new machine comes from: "ssh", or a cloud: "`+strings.Join(strings.Split(cloudNames(), " or "), `", "`)+`" (default for a source of this workspace made there)`)
 	f.StringVar(&o.Host, "host", "", "with --to ssh: the existing [USER@]HOST to turn into the clone")
 	f.IntVarP(&o.Port, "port", "p", 22, "with --to ssh: SSH port of --host")
 	f.StringArrayVar(&o.SourceIdentities, "source-identity", nil, "private key to log in to a SOURCE outside the workspace (repeatable)")
 	f.StringVar(&o.SourceHostKey, "source-host-key", "", "expected ed25519 host key fingerprint of SOURCE, SHA256:...")
 	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too")
-	f.StringVar(&o.Type, "type", "", "with --to scaleway: commercial type (default: the source's, else DEV1-S)")
-	f.StringVar(&o.Zone, "zone", "", "with --to scaleway: zone (default: the source's)")
-	f.StringVar(&o.Image, "image", "", "with --to scaleway: image label (default: the source's, else ubuntu_noble)")
-	f.StringVar(&o.Project, "project", "", "with --to scaleway: project id")
-	f.StringVar(&o.Profile, "profile", "", "with --to scaleway: scw config profile")
+	settingFlags(f, o.Settings, func(provider.Setting) bool { return true }, func(c provider.Cloud, s provider.Setting) (string, string) {
+		return "", "with --to " + c.Name() + ": " + s.CloneUsage
+	})
 	// The channel is the source's; --channel may only confirm it.
 	f.Lookup("channel").Usage = "must match the source's channel if given (default: the source's)"
 	return cmd
@@ -108,14 +106,14 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		switch {
 		case o.Host != "":
 			to = "ssh"
-		case ours && srcRec.Provider == "scaleway":
-			to = "scaleway"
+		case ours && cloudNamed(srcRec.Provider) != nil:
+			to = srcRec.Provider
 		default:
-			return usagef("say where the clone runs: --to ssh --host [USER@]HOST, or --to scaleway")
+			return usagef("say where the clone runs: --to ssh --host [USER@]HOST, or --to %s", cloudNames())
 		}
 	}
-	if to != "ssh" && to != "scaleway" {
-		return usagef("--to %q: want ssh or scaleway", to)
+	if to != "ssh" && cloudNamed(to) == nil {
+		return usagef("--to %q: want ssh or %s", to, cloudNames())
 	}
 	if to == "ssh" && o.Host == "" {
 		return usagef("--to ssh needs --host [USER@]HOST: the existing machine to turn into the clone")
@@ -191,21 +189,18 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 			return err
 		}
 	} else {
-		so := &ScalewayOptions{pipelineOptions: o.pipelineOptions, Type: o.Type, Zone: o.Zone, Image: o.Image, Project: o.Project, Profile: o.Profile, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
-		if ours {
-			made, ok, err := scaleway.LoadRecord(srcRec.Machine)
+		c := cloudNamed(to)
+		co := &CloudOptions{pipelineOptions: o.pipelineOptions, cloud: c, Settings: settingsOf(c, o.Settings), global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
+		if ours && srcRec.Provider == to {
+			made, err := c.SettingsOf(srcRec.Machine)
 			if err != nil {
 				return err
 			}
-			if ok {
-				so.Type = firstOr(so.Type, made.CommercialType)
-				so.Zone = firstOr(so.Zone, made.Zone)
-				so.Image = firstOr(so.Image, made.ImageLabel)
-				so.Project = firstOr(so.Project, made.ProjectID)
+			for k, v := range made {
+				co.Settings[k] = cmp.Or(co.Settings[k], v)
 			}
 		}
-		so.Type, so.Image = firstOr(so.Type, "DEV1-S"), firstOr(so.Image, "ubuntu_noble")
-		if err := runScalewayPipeline(ctx, cmd, so, ws, opts); err != nil {
+		if err := runCloudPipeline(ctx, co, ws, opts); err != nil {
 			return err
 		}
 	}

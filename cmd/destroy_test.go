@@ -60,10 +60,15 @@ func TestDestroyVersion1Record(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, _, err := scalewayClient("", "")
+	profile, err := scaleway.LoadConfig("")
 	if err != nil {
 		t.Fatal(err)
 	}
+	client, err := scaleway.NewClient(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := scaleway.New(client)
 	prov.PollMin, prov.PollMax = 5*time.Millisecond, 20*time.Millisecond
 	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

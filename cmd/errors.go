@@ -11,7 +11,6 @@ import (
 	"bootstrap/deploy"
 	"bootstrap/infect"
 	"bootstrap/provider"
-	"bootstrap/provider/scaleway"
 	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
 	"bootstrap/secrets"
@@ -83,7 +82,8 @@ func explain(err error) (msg, hint string, code int) {
 		failed   *infect.FailedError
 		reboot   *bootstrap.RebootError
 		verify   *bootstrap.VerifyError
-		partial  *scaleway.PartialError
+		partial  interface{ Billed() string } // a cloud's error after something billable was created
+		config   *provider.ConfigError
 		resolve  *sshprovider.ResolveError
 		decrypt  *secrets.DecryptError
 		hosts    *deploy.HostsError
@@ -104,7 +104,7 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
 		return msg, "fix or remove that setting", exitUsage
@@ -122,7 +122,7 @@ func explain(err error) (msg, hint string, code int) {
 	case errors.Is(err, context.Canceled):
 		msg = fmt.Sprintf("interrupted during %s of %s", firstOr(step, "the run"), host)
 		if errors.As(err, &partial) {
-			return msg + "; exists and is billed: " + partial.Resources.String(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
+			return msg + "; exists and is billed: " + partial.Billed(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
 		}
 		return msg, rerun, exitInterrupted
 	case errors.As(err, &partial):

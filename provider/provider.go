@@ -111,3 +111,86 @@ type ConflictError struct {
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s was bootstrapped with %s %s, not %s", e.Name, e.Field, e.Recorded, e.Given)
 }
+
+// Cloud is a provider that creates machines and deletes them again. The
+// command line gives each Cloud a verb of its own (bootstrap NAME), and its
+// destroy and clone --to serve them by name: a new cloud is a package below
+// provider/ and one line in cmd. Like Machine, it is defined here so that
+// its providers need not import the command line.
+type Cloud interface {
+	// Name is the verb, and the provider recorded in state.json: the Kind
+	// of its records.
+	Name() string
+	Help() Help
+	// Settings are its own flags (machine type, zone...); bootstrap.yaml
+	// and BOOTSTRAP_* set them too.
+	Settings() []Setting
+	// Order settles what to create for the host name from the settings
+	// (empty ones take their defaults) and from prior, its record of an
+	// earlier run (zero for a new host), loading the credentials. Nothing
+	// is contacted; bad settings or credentials are a *ConfigError.
+	Order(name string, settings map[string]string, prior Record) (Order, error)
+	// SettingsOf are the settings the machine of rec was created with, for
+	// a clone of it.
+	SettingsOf(rec Record) (map[string]string, error)
+	// Destroy deletes what rec records for the host name, and whatever else
+	// carries the workspace's tags for it (an interrupted run may have
+	// created something it could not record). It asks confirm first, with
+	// what it is about to delete. Already gone is fine.
+	Destroy(ctx context.Context, name, workspaceID string, rec Record, settings map[string]string, confirm func(what string) error) (Destroyed, error)
+}
+
+// Order is a machine a Cloud is about to create, or created in an earlier
+// run.
+type Order interface {
+	// Plan says what would be created, for a dry run.
+	Plan() string
+	// Bill says what creating it bills, for the operator to confirm; ""
+	// when an earlier run created it (then there is nothing to Check).
+	Bill() string
+	// Check checks the order against the cloud before anything billable
+	// exists; a refusal is a *ConfigError.
+	Check(ctx context.Context, o Owner) error
+	// Machine is the order, for the pipeline.
+	Machine(o Owner) Machine
+}
+
+// Owner is what a cloud machine gets from its workspace.
+type Owner struct {
+	WorkspaceID string // tags its resources, to find them again
+	DeployKey   string // authorized_keys line installed for root
+	// HostKeyFile holds the host key generated for the machine from the
+	// moment it goes into its cloud-init user data until the first SSH
+	// connection pinned its public half.
+	HostKeyFile string
+}
+
+// Help describes a Cloud's verb.
+type Help struct {
+	Use, Short, Long, Example string
+}
+
+// Setting is one of a Cloud's own settings, given as --NAME.
+type Setting struct {
+	Name    string
+	Default string // "" for none
+	Usage   string
+	// CloneUsage describes it for clone --to, where it defaults to the
+	// source's setting when the source was made by the same cloud.
+	CloneUsage string
+	// Destroy: destroy takes it too (which credentials to use).
+	Destroy bool
+}
+
+// Destroyed says what Destroy deleted.
+type Destroyed struct {
+	What  string // the resources, "" when nothing existed
+	Where string // e.g. the zone
+}
+
+// ConfigError is a setting or credential the operator has to fix; nothing
+// was created.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
