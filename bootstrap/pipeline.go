@@ -5,6 +5,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,7 +149,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 		}
 		if !alw && !redo && s.Rec.Done(name) {
 			sr := s.Rec.Steps[name]
-			fmt.Fprintf(out, "  %-9s  skipped   %s\n", name, firstNonEmpty(sr.Note, "done in an earlier run"))
+			fmt.Fprintf(out, "  %-9s  skipped   %s\n", name, cmp.Or(sr.Note, "done in an earlier run"))
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -201,13 +202,4 @@ func round(sec float64) string {
 	default:
 		return d.Round(time.Second).String()
 	}
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
@@ -78,7 +79,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "   --- host.nix (%s)\n%s", src, indent(string(opts.HostNix)))
 	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
 	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))
-	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, firstNonEmpty(opts.InfectCacheDir, "no cache"))
+	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, cmp.Or(opts.InfectCacheDir, "no cache"))
 	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with NIX_CHANNEL=%s NIXOS_IMPORT=./host.nix NO_REBOOT=1; output to %s\n",
 		infect.DefaultDir, NixOSDir, opts.Channel, ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))
 	fmt.Fprintf(w, "5. reboot     remote: %s\n", rebootCommand)

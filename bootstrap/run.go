@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -73,7 +74,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if existed {
 		verb = "resume"
 	}
-	fmt.Fprintf(opts.Stdout, "%s %s: %s to NixOS %s\n", verb, opts.Name, firstNonEmpty(hostLabel(rec), opts.Provider+" machine"), opts.Channel)
+	fmt.Fprintf(opts.Stdout, "%s %s: %s to NixOS %s\n", verb, opts.Name, cmp.Or(hostLabel(rec), opts.Provider+" machine"), opts.Channel)
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()

@@ -222,5 +222,5 @@ func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Sour
 	if !withSecrets {
 		fmt.Fprintf(w, "  %-27s not copied (use --with-secrets)\n", "secrets")
 	}
-	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, firstOr(src.StateVersion, "from the channel"), len(plan.Extra))
+	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, cmp.Or(src.StateVersion, "from the channel"), len(plan.Extra))
 }

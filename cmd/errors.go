@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,7 @@ func explain(err error) (msg, hint string, code int) {
 		}
 		return msg, "put one of these keys in the user's authorized_keys, or name the right one with -i (or --agent)", exitSSH
 	case errors.Is(err, context.Canceled):
-		msg = fmt.Sprintf("interrupted during %s of %s", firstOr(step, "the run"), host)
+		msg = fmt.Sprintf("interrupted during %s of %s", cmp.Or(step, "the run"), host)
 		if errors.As(err, &partial) {
 			return msg + "; exists and is billed: " + partial.Billed(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
 		}
@@ -147,11 +148,4 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, "--timeout ran out; " + rerun + " (or raise --timeout)", exitTimeout
 	}
 	return msg, "", exitError
-}
-
-func firstOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
