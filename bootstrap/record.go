@@ -151,6 +151,25 @@ func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err
 	return rec, true, nil
 }
 
+// LoadRecords reads the records of every host of the workspace, by name.
+func LoadRecords(ws *workspace.Workspace) ([]*Record, error) {
+	names, err := ws.Hosts()
+	if err != nil {
+		return nil, err
+	}
+	var recs []*Record
+	for _, n := range names {
+		rec, ok, err := LoadRecord(ws, n)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
 // parseRecord decodes state.json (path, for messages) and upgrades an
 // older layout.
 func parseRecord(data []byte, path string) (*Record, error) {

@@ -44,19 +44,9 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	names, err := ws.Hosts()
+	recs, err := bootstrap.LoadRecords(ws)
 	if err != nil {
 		return err
-	}
-	var recs []*bootstrap.Record
-	for _, n := range names {
-		rec, ok, err := bootstrap.LoadRecord(ws, n)
-		if err != nil {
-			return err
-		}
-		if ok {
-			recs = append(recs, rec)
-		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(o.out)
