@@ -1,7 +1,17 @@
 // Package bootstrap is the step pipeline that turns a reachable Debian/Ubuntu
-// machine into NixOS: connect, preflight, upload, infect, reboot, capture.
-// Steps share a typed State; progress is persisted to hosts/NAME/state.json
-// after every step so that running the same command again resumes.
+// machine into NixOS: provision, connect, preflight, upload, secrets, infect,
+// reboot, capture. Steps share a typed State; progress is persisted to
+// hosts/NAME/state.json after every step so that running the same command
+// again resumes.
+//
+// It owns the host's record (state.json, its layout version and the upgrade of
+// older ones) and the hosts of a workspace once bootstrapped: loading one
+// (LoadHost), dialing it (DialHost), reading it as a clone source.
+//
+// It knows "a machine" only through package provider: it imports no provider
+// below provider/ and stores the provider's record without reading it. It
+// imports the leaves (remote, infect, templates, channel, secrets, workspace),
+// and never cmd or deploy.
 package bootstrap
 
 import (

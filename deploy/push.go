@@ -13,6 +13,10 @@
 // the deploy key must succeed; with a confirm timeout a rollback timer is
 // armed on the host before the activation and cancelled only after that
 // connection, so a configuration that breaks SSH rolls itself back.
+//
+// It acts on any NixOS host of a workspace: the hosts' records and the way
+// to dial them come from package bootstrap; it imports remote, secrets and
+// workspace besides, and never cmd or a provider.
 package deploy
 
 import (

@@ -1,6 +1,7 @@
 // Package infect fetches a pinned copy of the nixos-infect script and runs it
 // on a remote host detached from the SSH session, so that a dropped connection
 // or an interrupted local tool neither kills it nor causes it to run twice.
+// A leaf: it imports remote (quoting) and workspace (atomic writes) only.
 package infect
 
 import (

@@ -5,9 +5,12 @@
 //
 // The pipeline asks a Machine to provision; the Machine says where the host
 // is (Provisioned) and keeps what it created in a Record that the pipeline
-// stores in state.json without reading it. Neither side imports the other:
-// a provider imports this package and the leaves (remote, workspace...),
-// never bootstrap/, and bootstrap/ never names a provider.
+// stores in state.json without reading it. The command line gives each
+// Cloud, a provider that creates machines, its verb, destroy and clone --to.
+// Neither side imports the other: a provider imports this package and the
+// leaves (remote, workspace...), never bootstrap/ or cmd/, and bootstrap/
+// never names a provider. A second cloud is a new folder here and one line
+// in cmd.
 //
 // This package imports nothing of this module.
 package provider

@@ -17,6 +17,10 @@
 //	systemd.services.app.serviceConfig.LoadCredential = [ "db:/var/lib/bootstrap/secrets/db-password" ];
 //	# the service reads $CREDENTIALS_DIRECTORY/db
 //	systemd.services.app.serviceConfig.EnvironmentFile = "/var/lib/bootstrap/secrets/app.env";
+//
+// It owns the sequence decrypt, then push (Store.Decrypt, Decrypted.Push),
+// which the pipeline, deploy and the secrets verb all use. A leaf: it
+// imports remote and workspace only.
 package secrets
 
 import (

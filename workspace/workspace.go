@@ -7,6 +7,10 @@
 //	hosts/NAME/{host.nix,configuration.nix,bootstrap.nix,hardware-configuration.nix}
 //	hosts/NAME/state.json
 //	hosts/NAME/bootstrap.log
+//
+// What is in a host's state.json is package bootstrap's; workspace only
+// writes files, atomically (WriteFileAtomic). A leaf: it imports remote
+// (for known_hosts lines) only.
 package workspace
 
 import (

@@ -5,6 +5,8 @@
 // `bootstrap destroy demo-1`, and checks that nothing is left.
 //
 // Usage: go run ./localcloud/demo [-bootstrap bin/bootstrap] [-workspace DIR] [-keep]
+//
+// It imports localcloud and its stand-in, nothing from e2e/.
 package main
 
 import (

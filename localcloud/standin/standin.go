@@ -10,6 +10,8 @@
 //	bootstrap-standin: fail                 exit 1 early, system unchanged
 //	bootstrap-standin: sleep=N              sleep N seconds midway
 //	bootstrap-standin: no-ssh-after-reboot  sshd stays off after the next boot
+//
+// It imports nothing of this module.
 package standin
 
 import (

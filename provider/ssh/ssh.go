@@ -1,5 +1,6 @@
 // Package ssh is the provider of machines that already exist: the operator
-// names a host reachable over SSH and nothing is created.
+// names a host reachable over SSH and nothing is created. It keeps no record.
+// It imports package provider only.
 package ssh
 
 import (
