@@ -161,6 +161,23 @@ func PlanClone(src *Source, withSecrets bool) CloneFiles {
 	return cf
 }
 
+// SourceRecord is the record of a clone source that is a host of the
+// workspace, nil for a machine outside it ([user@]host). A workspace host
+// that has not finished bootstrapping is a *NotReadyError.
+func SourceRecord(ws *workspace.Workspace, source string) (*Record, error) {
+	if workspace.ValidName(source) != nil {
+		return nil, nil
+	}
+	rec, ours, err := LoadRecord(ws, source)
+	if err != nil || !ours {
+		return nil, err
+	}
+	if !rec.Complete() {
+		return nil, &NotReadyError{Name: source, Reason: fmt.Sprintf("%s has not finished bootstrapping (%s): finish it before cloning it", source, rec.Where())}
+	}
+	return rec, nil
+}
+
 // SourceLogin is how to log in to a clone source outside the workspace. Its
 // host key is verified like any first contact's (see Options).
 type SourceLogin struct {

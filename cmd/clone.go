@@ -91,16 +91,11 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	} else if exists {
 		return usagef("the workspace already holds a host %s: pick another name for the clone (or bootstrap destroy %s)", o.Name, o.Name)
 	}
-	srcRec, ours, err := bootstrap.LoadRecord(ws, o.Source)
-	if workspace.ValidName(o.Source) != nil {
-		ours, srcRec, err = false, nil, nil
-	}
+	srcRec, err := bootstrap.SourceRecord(ws, o.Source)
 	if err != nil {
 		return err
 	}
-	if ours && !srcRec.Complete() {
-		return usagef("%s has not finished bootstrapping (%s): finish it before cloning it", o.Source, srcRec.Where())
-	}
+	ours := srcRec != nil
 	to := o.To
 	if to == "" {
 		switch {
