@@ -32,7 +32,7 @@ fmt:
 
 # The end-to-end demo on the built-in local cloud: no account needed.
 demo: build
-	$(GO) run ./e2e/demo -bootstrap $(BIN)
+	$(GO) run ./localcloud/demo -bootstrap $(BIN)
 
 bench:
 	./bench/overhead

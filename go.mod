@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	filippo.io/age v1.3.2
+	github.com/aymanbagabas/go-udiff v0.4.2
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/pkg/sftp v1.13.12
 	github.com/scaleway/scaleway-sdk-go v1.39.0

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"bootstrap/secrets"
 	"bootstrap/templates"
 )
 
@@ -64,8 +63,8 @@ func (captureStep) Run(ctx context.Context, s *State) error {
 	}
 	sort.Strings(names)
 	// Now that NixOS runs, the owners named in secrets.yaml exist.
-	if len(s.secrets) > 0 && !s.alreadyNixOS {
-		if _, err := secrets.Push(ctx, s.client, s.secrets, s.secretMeta, false); err != nil {
+	if !s.secrets.Empty() && !s.alreadyNixOS {
+		if _, err := s.secrets.Push(ctx, s.client, false); err != nil {
 			return fmt.Errorf("set owners of secrets on %s: %w", s.Rec.Address, err)
 		}
 	}

@@ -12,6 +12,9 @@ import (
 
 	"bootstrap/channel"
 	"bootstrap/network"
+	"bootstrap/remote"
+	"bootstrap/secrets"
+	"bootstrap/workspace"
 )
 
 // Source is a NixOS machine a clone copies: its channel and its
@@ -23,6 +26,8 @@ type Source struct {
 	StateVersion string            // from system.stateVersion in /etc/nixos, "" when not found
 	Files        map[string][]byte // every file under /etc/nixos, by path relative to it
 	Ours         bool              // bootstrap.nix carries our marker
+	Host         string            // the workspace host it is, "" for a machine outside the workspace
+	Secrets      map[string][]byte // pulled from a machine outside the workspace, when asked
 }
 
 // sourceReader is what ReadSource needs of a connection to the source.
@@ -162,4 +167,98 @@ func PlanClone(src *Source, withSecrets bool) CloneFiles {
 		}
 	}
 	return cf
+}
+
+// SourceRecord is the record of a clone source that is a host of the
+// workspace, nil for a machine outside it ([user@]host). A workspace host
+// that has not finished bootstrapping is a *NotReadyError.
+func SourceRecord(ws *workspace.Workspace, source string) (*Record, error) {
+	if workspace.ValidName(source) != nil {
+		return nil, nil
+	}
+	rec, ours, err := LoadRecord(ws, source)
+	if err != nil || !ours {
+		return nil, err
+	}
+	if !rec.Complete() {
+		return nil, &NotReadyError{Name: source, Reason: fmt.Sprintf("%s has not finished bootstrapping (%s): finish it before cloning it", source, rec.Where())}
+	}
+	return rec, nil
+}
+
+// SourceLogin is how to log in to a clone source outside the workspace. Its
+// host key is verified like any first contact's (see Options).
+type SourceLogin struct {
+	User, Host       string
+	Keys             []remote.Key
+	HostKey          string // expected SHA256 fingerprint, optional
+	AcceptNewHostKey bool
+	ExtraKnownHosts  []string // read-only known_hosts files
+	ConfirmHostKey   func(host, fingerprint string) (bool, error)
+}
+
+// ReadCloneSource connects to the machine a clone copies and reads it (see
+// ReadSource): rec, a host of the workspace, as root with the deploy key
+// and its pinned host key; without rec, the machine login names. With
+// pullSecrets the values in secrets.Dir on the source are read too, into
+// Source.Secrets (a workspace host's are copied from the workspace instead).
+func ReadCloneSource(ctx context.Context, ws *workspace.Workspace, label string, rec *Record, login SourceLogin, pullSecrets bool) (*Source, error) {
+	var c *remote.Client
+	var err error
+	if rec != nil {
+		c, err = DialHost(ctx, ws, rec)
+	} else {
+		c, err = dialSource(ctx, ws, login)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to clone source %s: %w", label, err)
+	}
+	defer c.Close()
+	src, err := ReadSource(ctx, c, label)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		src.Host = rec.Name
+	}
+	if pullSecrets && rec == nil {
+		if src.Secrets, err = secrets.Pull(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
+}
+
+// dialSource connects to a clone source outside the workspace, port 22,
+// with sudo when the user is not root.
+func dialSource(ctx context.Context, ws *workspace.Workspace, l SourceLogin) (*remote.Client, error) {
+	hk := &remote.HostKeys{KnownHosts: ws.KnownHosts(), Extra: l.ExtraKnownHosts, Fingerprint: l.HostKey, AcceptNew: l.AcceptNewHostKey}
+	if !l.AcceptNewHostKey {
+		hk.Confirm = l.ConfirmHostKey
+	}
+	c, err := remote.Dial(ctx, remote.Config{Host: l.Host, Port: 22, User: l.User, Keys: l.Keys, HostKeys: hk})
+	if err != nil {
+		return nil, err
+	}
+	if l.User != "root" {
+		c.SetSudo(true)
+	}
+	return c, nil
+}
+
+// CopySecrets gives the clone to its source's secrets: a workspace host's
+// ciphertexts and secrets.yaml as they are, or a foreign source's pulled
+// values encrypted to the workspace's recipients (then wiped).
+func CopySecrets(ws *workspace.Workspace, src *Source, to string) error {
+	store := secrets.Store{WorkspaceDir: ws.Dir}
+	if src.Host != "" {
+		return store.Copy(src.Host, to)
+	}
+	defer secrets.Wipe(src.Secrets)
+	for _, k := range slices.Sorted(maps.Keys(src.Secrets)) {
+		if err := store.Set(to, k, src.Secrets[k]); err != nil {
+			return fmt.Errorf("store secret %s of the clone: %w", k, err)
+		}
+	}
+	return nil
 }

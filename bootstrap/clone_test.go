@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"bootstrap/templates"
+	"bootstrap/workspace"
 )
 
 func TestSourceChannel(t *testing.T) {
@@ -119,6 +120,39 @@ func TestReadSource(t *testing.T) {
 		var pe *PreflightError
 		if !errors.As(err, &pe) {
 			t.Errorf("%s: got %v, want a refusal", name, err)
+		}
+	}
+}
+
+func TestSourceRecord(t *testing.T) {
+	ws, err := workspace.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, done := range map[string]string{"web-1": StepCapture, "web-2": StepInfect} {
+		rec := &Record{Name: name, Provider: "ssh", Address: "192.0.2.1", Port: 22, Channel: "nixos-24.11", Steps: map[string]*StepRecord{done: {Status: StatusDone}}}
+		if err := SaveRecord(ws, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		source     string
+		wantRecord bool
+		wantErr    string
+	}{
+		{"web-1", true, ""},
+		{"web-2", false, "web-2 has not finished bootstrapping (infect done)"},
+		{"db-9", false, ""},
+		{"root@198.51.100.4", false, ""},
+	}
+	for _, tt := range tests {
+		rec, err := SourceRecord(ws, tt.source)
+		var nr *NotReadyError
+		switch {
+		case tt.wantErr != "" && (!errors.As(err, &nr) || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: got %v, want a NotReadyError saying %q", tt.source, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || (rec != nil) != tt.wantRecord):
+			t.Errorf("%s: got %v, %v, want a record %v", tt.source, rec, err, tt.wantRecord)
 		}
 	}
 }

@@ -1,18 +1,26 @@
 // Package bootstrap is the step pipeline that turns a reachable Debian/Ubuntu
-// machine into NixOS: connect, preflight, upload, infect, reboot, capture.
-// Steps share a typed State; progress is persisted to hosts/NAME/state.json
-// after every step so that running the same command again resumes.
+// machine into NixOS: provision, connect, preflight, upload, secrets, infect,
+// reboot, capture. Steps share a typed State; progress is persisted to
+// hosts/NAME/state.json after every step so that running the same command
+// again resumes.
+//
+// It owns the host's record (state.json, its layout version and the upgrade of
+// older ones) and the hosts of a workspace once bootstrapped: loading one
+// (LoadHost), dialing it (DialHost), reading it as a clone source.
+//
+// It knows "a machine" only through package provider: it imports no provider
+// below provider/ and stores the provider's record without reading it. It
+// imports the leaves (remote, infect, templates, channel, secrets, workspace),
+// and never cmd or deploy.
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"bootstrap/channel"
 	"bootstrap/infect"
@@ -26,9 +34,9 @@ import (
 // env and config files; they are validated before anything is contacted.
 type Options struct {
 	Name     string
-	Provider string // "ssh" or "scaleway"
+	Provider string // the provider's name, recorded in state.json
 	User     string
-	Host     string // may be empty when a Machine provisions it
+	Host     string // may be empty when a provider.Machine provisions it
 	Port     int
 	Channel  channel.Channel
 
@@ -73,26 +81,6 @@ type Options struct {
 	Stdout io.Writer // short progress lines
 }
 
-// Machine is where a host comes from (package provider/...): an existing
-// host, or one a cloud creates. Provision makes sure the machine exists and
-// says where to reach it. It records every resource it creates in rec and
-// calls save the moment one exists, so nothing is ever billed that the
-// workspace does not know about. It is called on every run (resumes too).
-type Machine interface {
-	// Step names the provisioning step in the output and state.json.
-	Step() string
-	Provision(ctx context.Context, rec *Record, save func() error) (Provisioned, error)
-}
-
-// Provisioned is where a machine can be reached.
-type Provisioned struct {
-	Address string
-	// HostKey, when the machine's ed25519 host key was made by us (cloud-init
-	// user data), is pinned before the first contact: no trust on first use.
-	HostKey ssh.PublicKey
-	Note    string // one line for the terminal
-}
-
 // State is what steps share. Rec is persisted; the rest lives for one run.
 type State struct {
 	Opts   Options
@@ -114,8 +102,7 @@ type State struct {
 
 	script []byte // nixos-infect, fetched and checked before connecting
 
-	secrets    map[string][]byte       // decrypted in memory only; wiped at the end
-	secretMeta map[string]secrets.Meta // owners and modes from secrets.yaml
+	secrets *secrets.Decrypted // in memory only; wiped at the end
 
 	note string // the running step's one-line summary
 }
@@ -183,7 +170,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 		}
 		if !alw && !redo && s.Rec.Done(name) {
 			sr := s.Rec.Steps[name]
-			fmt.Fprintf(out, "  %-9s  skipped   %s\n", name, firstNonEmpty(sr.Note, "done in an earlier run"))
+			fmt.Fprintf(out, "  %-9s  skipped   %s\n", name, cmp.Or(sr.Note, "done in an earlier run"))
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -236,26 +223,4 @@ func round(sec float64) string {
 	default:
 		return d.Round(time.Second).String()
 	}
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
-
-// openLog opens hosts/NAME/bootstrap.log for appending; it holds remote output,
-// so it is readable by the owner only.
-func openLog(ws *workspace.Workspace, name string) (*os.File, error) {
-	if err := os.MkdirAll(ws.HostDir(name), 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", ws.HostDir(name), err)
-	}
-	f, err := os.OpenFile(ws.HostFile(name, "bootstrap.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	return f, nil
 }

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
@@ -92,7 +93,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "   --- host.nix (%s)\n%s", src, indent(string(opts.HostNix)))
 	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
 	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))
-	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, firstNonEmpty(opts.InfectCacheDir, "no cache"))
+	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, cmp.Or(opts.InfectCacheDir, "no cache"))
 	fmt.Fprintf(w, "              add %s to %s (refused if the host already runs NixOS)\n", strings.Join(infect.LustrateLines, ", "), infect.LustrateFile)
 	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with %s; output to %s\n",
 		infect.DefaultDir, NixOSDir, planEnv(s), ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -204,7 +205,7 @@ func (f *facts) check(resources bool, env map[string]string) error {
 		strings.Contains(" "+f.OSLike+" ", " debian ") || strings.Contains(" "+f.OSLike+" ", " ubuntu ")
 	switch {
 	case !debianLike:
-		name := firstNonEmpty(f.OSName, f.OSID, "unknown")
+		name := cmp.Or(f.OSName, f.OSID, "unknown")
 		return &PreflightError{Reason: fmt.Sprintf("unsupported OS %q", name), Hint: "bootstrap infects Debian and Ubuntu hosts; reinstall the host with one of them"}
 	case f.Arch != "x86_64" && f.Arch != "aarch64":
 		return &PreflightError{Reason: fmt.Sprintf("unsupported architecture %q", f.Arch), Hint: "NixOS is installed on x86_64 and aarch64 hosts only"}
@@ -287,7 +288,7 @@ func (f *facts) templateFacts() templates.Facts {
 			t.ESPDevice = "/dev/disk/by-uuid/" + f.ESPUUID
 		}
 	} else {
-		t.GrubDevice = firstNonEmpty(f.RootDisk, f.RootSource)
+		t.GrubDevice = cmp.Or(f.RootDisk, f.RootSource)
 	}
 	return t
 }
@@ -312,7 +313,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if f.UID != 0 && f.Sudo {
 		s.client.SetSudo(true)
 	}
-	s.Rec.OS = firstNonEmpty(f.OSName, f.OSID)
+	s.Rec.OS = cmp.Or(f.OSName, f.OSID)
 	s.Rec.Arch = f.Arch
 
 	if f.NixOS() {
@@ -353,7 +354,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
-	s.Note("%s, %s, %s %s, %s free, %s RAM; network: %s", firstNonEmpty(f.OSName, f.OSID), f.Arch, f.Boot, dev, kib(f.DiskFreeKiB), kib(f.MemKiB), netNote)
+	s.Note("%s, %s, %s %s, %s free, %s RAM; network: %s", cmp.Or(f.OSName, f.OSID), f.Arch, f.Boot, dev, kib(f.DiskFreeKiB), kib(f.MemKiB), netNote)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"bootstrap/provider"
 	"bootstrap/templates"
 )
 
@@ -178,12 +179,12 @@ func TestCompatible(t *testing.T) {
 		{"same", Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, ""},
 		{"other channel", Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-23.11")}, "channel"},
 		{"other address", Options{Provider: "ssh", Host: "203.0.113.8", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, "address"},
-		{"other provider", Options{Provider: "scaleway", Channel: mustChannel(t, "nixos-24.11")}, "provider"},
+		{"other provider", Options{Provider: "cloud", Channel: mustChannel(t, "nixos-24.11")}, "provider"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := compatible(rec, tt.opts)
-			var ce *ConflictError
+			var ce *provider.ConflictError
 			switch {
 			case tt.field == "" && err != nil:
 				t.Fatalf("got %v, want no conflict", err)

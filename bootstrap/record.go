@@ -1,20 +1,23 @@
 package bootstrap
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"bootstrap/network"
+	"bootstrap/provider"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
 
 // Step names, in pipeline order. They are persisted in state.json.
 const (
-	StepResolve   = "resolve"
-	StepCreate    = "create"
+	StepResolve   = provider.StepResolve
+	StepCreate    = provider.StepCreate
 	StepConnect   = "connect"
 	StepPreflight = "preflight"
 	StepUpload    = "upload"
@@ -76,8 +79,9 @@ type Record struct {
 
 	Steps map[string]*StepRecord `json:"steps"`
 
-	// Scaleway is what the scaleway provider created, and with which settings.
-	Scaleway *ScalewayRecord `json:"scaleway,omitempty"`
+	// Machine is the provider's own record: what it created, and with which
+	// settings. It is stored, never read here.
+	Machine provider.Record `json:"machine,omitzero"`
 
 	// LastRun is how the last run's wall time split between host and tool.
 	LastRun *Timing `json:"last_run,omitempty"`
@@ -96,7 +100,9 @@ type StepRecord struct {
 	Error      string    `json:"error,omitempty"`
 }
 
-const recordVersion = 1
+// recordVersion is the layout of state.json. Version 2 moved a provider's
+// own data from a top-level field named after the provider into Machine.
+const recordVersion = 2
 
 // Done reports whether step finished (or was skipped) in an earlier run.
 func (r *Record) Done(step string) bool {
@@ -137,23 +143,69 @@ func (r *Record) mark(step, status string) *StepRecord {
 	return sr
 }
 
-// LoadRecord reads hosts/NAME/state.json; ok is false when the host is new.
+// LoadRecord reads hosts/NAME/state.json, in the current layout whatever
+// the version it was written in; ok is false when the host is new.
 func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err error) {
-	rec = &Record{}
-	err = ws.ReadJSON(name, "state.json", rec)
+	path := ws.HostFile(name, "state.json")
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
+	rec, err = parseRecord(data, ws.Rel(path))
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
+}
+
+// LoadRecords reads the records of every host of the workspace, by name.
+func LoadRecords(ws *workspace.Workspace) ([]*Record, error) {
+	names, err := ws.Hosts()
+	if err != nil {
+		return nil, err
+	}
+	var recs []*Record
+	for _, n := range names {
+		rec, ok, err := LoadRecord(ws, n)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
+// parseRecord decodes state.json (path, for messages) and upgrades an
+// older layout.
+func parseRecord(data []byte, path string) (*Record, error) {
+	rec := &Record{}
+	if err := json.Unmarshal(data, rec); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
 	if rec.Version > recordVersion {
-		return nil, false, fmt.Errorf("%s was written by a newer bootstrap (state version %d): upgrade bootstrap", ws.Rel(ws.HostFile(name, "state.json")), rec.Version)
+		return nil, fmt.Errorf("%s was written by a newer bootstrap (state version %d): upgrade bootstrap", path, rec.Version)
+	}
+	if rec.Version < 2 {
+		// Version 1 kept the provider's data in a field named after it:
+		// "provider": "NAME", "NAME": {...}.
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(data, &fields); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		if old, ok := fields[rec.Provider]; ok && rec.Provider != "" && rec.Machine.IsZero() {
+			rec.Machine = provider.Record{Kind: rec.Provider, Data: old}
+		}
+		rec.Version = recordVersion
 	}
 	if rec.Steps == nil {
 		rec.Steps = map[string]*StepRecord{}
 	}
-	return rec, true, nil
+	return rec, nil
 }
 
 // SaveRecord atomically writes hosts/NAME/state.json.
@@ -167,17 +219,4 @@ func SaveRecord(ws *workspace.Workspace, rec *Record) error {
 		return fmt.Errorf("save state of %s: %w", rec.Name, err)
 	}
 	return nil
-}
-
-// ScalewayRecord is a Scaleway host's settings and the ids of everything
-// created for it, written the moment each exists.
-type ScalewayRecord struct {
-	Zone           string   `json:"zone"`
-	CommercialType string   `json:"commercial_type"`
-	ImageLabel     string   `json:"image_label"`
-	ProjectID      string   `json:"project_id,omitempty"`
-	IPID           string   `json:"ip_id,omitempty"`
-	IPAddress      string   `json:"ip_address,omitempty"`
-	ServerID       string   `json:"server_id,omitempty"`
-	VolumeIDs      []string `json:"volume_ids,omitempty"`
 }

@@ -1,25 +1,16 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"time"
 
 	"bootstrap/infect"
-	"bootstrap/secrets"
+	"bootstrap/provider"
 	"bootstrap/workspace"
 )
-
-// ConflictError is a run whose inputs contradict what the workspace
-// recorded for the host; nothing was contacted.
-type ConflictError struct {
-	Name, Field, Recorded, Given string
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s was bootstrapped with %s %s, not %s", e.Name, e.Field, e.Recorded, e.Given)
-}
 
 // Default timeouts.
 const (
@@ -29,7 +20,7 @@ const (
 
 // Bootstrap runs the whole pipeline for opts.Name, resuming an earlier run
 // of the same host. machine, when non-nil, provisions the host first.
-func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machine Machine) error {
+func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machine provider.Machine) error {
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard
 	}
@@ -60,7 +51,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if err != nil {
 		return err
 	}
-	logf, err := openLog(ws, opts.Name)
+	logf, err := ws.OpenLog(opts.Name)
 	if err != nil {
 		return err
 	}
@@ -78,7 +69,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if err := loadSecrets(s); err != nil {
 		return err
 	}
-	defer secrets.Wipe(s.secrets)
+	defer s.secrets.Wipe()
 	if err := s.Save(); err != nil {
 		return err
 	}
@@ -86,7 +77,7 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if existed {
 		verb = "resume"
 	}
-	fmt.Fprintf(opts.Stdout, "%s %s: %s to NixOS %s\n", verb, opts.Name, firstNonEmpty(hostLabel(rec), opts.Provider+" machine"), opts.Channel)
+	fmt.Fprintf(opts.Stdout, "%s %s: %s to NixOS %s\n", verb, opts.Name, cmp.Or(hostLabel(rec), opts.Provider+" machine"), opts.Channel)
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -139,29 +130,29 @@ func recordFor(ws *workspace.Workspace, opts Options) (rec *Record, existed bool
 // with another channel or address would mix two machines' state.
 func compatible(rec *Record, o Options) error {
 	if rec.Channel != "" && rec.Channel != o.Channel.String() {
-		return &ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
+		return &provider.ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
 	}
 	if rec.Provider != "" && rec.Provider != o.Provider {
-		return &ConflictError{Name: rec.Name, Field: "provider", Recorded: rec.Provider, Given: o.Provider}
+		return &provider.ConflictError{Name: rec.Name, Field: "provider", Recorded: rec.Provider, Given: o.Provider}
 	}
 	if o.Host != "" && rec.Address != "" && rec.Address != o.Host {
-		return &ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}
+		return &provider.ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}
 	}
 	if o.Port != 0 && rec.Port != 0 && rec.Port != o.Port {
-		return &ConflictError{Name: rec.Name, Field: "port", Recorded: fmt.Sprint(rec.Port), Given: fmt.Sprint(o.Port)}
+		return &provider.ConflictError{Name: rec.Name, Field: "port", Recorded: fmt.Sprint(rec.Port), Given: fmt.Sprint(o.Port)}
 	}
 	return nil
 }
 
 // provisionStep asks the Machine for the host (create it, or find the one
 // an earlier run created). It always runs so a resumed run re-checks it.
-type provisionStep struct{ m Machine }
+type provisionStep struct{ m provider.Machine }
 
 func (p provisionStep) Name() string { return p.m.Step() }
 
 func (p provisionStep) starting(s *State) string {
-	if st, ok := p.m.(interface{ Starting(*Record) string }); ok {
-		return st.Starting(s.Rec)
+	if st, ok := p.m.(interface{ Starting(provider.Record) string }); ok {
+		return st.Starting(s.Rec.Machine)
 	}
 	return ""
 }
@@ -176,7 +167,7 @@ func (p provisionStep) Cleanup(s *State) {
 }
 
 func (p provisionStep) Run(ctx context.Context, s *State) error {
-	got, err := p.m.Provision(ctx, s.Rec, s.Save)
+	got, err := p.m.Provision(ctx, &provider.Run{Record: &s.Rec.Machine, Save: s.Save, Connected: s.Rec.Done(StepConnect)})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"filippo.io/age"
+
 	"bootstrap/secrets"
 )
 
@@ -14,26 +16,17 @@ import (
 // before any upload.
 func loadSecrets(s *State) error {
 	store := secrets.Store{WorkspaceDir: s.WS.Dir}
-	entries, err := store.List(s.Rec.Name)
+	d, err := store.Decrypt(s.Rec.Name, func() ([]age.Identity, error) {
+		ids, err := secrets.LoadIdentities(s.Opts.SecretIdentities)
+		if err != nil {
+			return nil, fmt.Errorf("secrets of %s: %w", s.Rec.Name, err)
+		}
+		return ids, nil
+	})
 	if err != nil {
 		return err
 	}
-	if len(entries) == 0 {
-		return nil
-	}
-	ids, err := secrets.LoadIdentities(s.Opts.SecretIdentities)
-	if err != nil {
-		return fmt.Errorf("secrets of %s: %w", s.Rec.Name, err)
-	}
-	vals, err := store.DecryptAll(s.Rec.Name, ids)
-	if err != nil {
-		return err
-	}
-	meta, err := store.Meta(s.Rec.Name)
-	if err != nil {
-		return err
-	}
-	s.secrets, s.secretMeta = vals, meta
+	s.secrets = d
 	return nil
 }
 
@@ -52,18 +45,23 @@ func (secretsStep) redo(s *State) bool { return !s.Rec.Done(StepInfect) && !s.al
 
 func (secretsStep) Run(ctx context.Context, s *State) error {
 	if s.alreadyNixOS {
-		return pushSecrets(ctx, s, s.secretMeta)
+		return pushSecrets(ctx, s, s.secrets)
 	}
-	return pushSecrets(ctx, s, nil)
-}
-
-// pushSecrets uploads the decrypted secrets with meta (nil: root 0400).
-func pushSecrets(ctx context.Context, s *State, meta map[string]secrets.Meta) error {
-	if len(s.secrets) == 0 {
+	if s.secrets.Empty() {
 		s.Note("none")
 		return nil
 	}
-	res, err := secrets.Push(ctx, s.client, s.secrets, meta, false)
+	// Root's alone until the owners of secrets.yaml exist on NixOS.
+	return pushSecrets(ctx, s, &secrets.Decrypted{Host: s.secrets.Host, Values: s.secrets.Values})
+}
+
+// pushSecrets uploads the decrypted secrets d (without Meta: root 0400).
+func pushSecrets(ctx context.Context, s *State, d *secrets.Decrypted) error {
+	if d.Empty() {
+		s.Note("none")
+		return nil
+	}
+	res, err := d.Push(ctx, s.client, false)
 	if err != nil {
 		return fmt.Errorf("push secrets to %s: %w", s.Rec.Address, err)
 	}

@@ -4,6 +4,8 @@
 // Only channels from nixos-20.09 on are supported: the generated
 // configuration (package templates) is written against the options that
 // exist from 20.09 to the newest release.
+//
+// A leaf: it imports nothing of this module.
 package channel
 
 import (

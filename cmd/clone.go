@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootstrap/bootstrap"
-	"bootstrap/remote"
+	"bootstrap/provider"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
@@ -22,15 +23,13 @@ import (
 type CloneOptions struct {
 	pipelineOptions
 	Source           string // workspace host, or [user@]host of any NixOS machine
-	To               string // "scaleway" or "ssh"
+	To               string // "ssh" or a cloud's name
 	Host             string // --host [user@]host with --to ssh
 	Port             int
 	SourceIdentities []string
 	SourceHostKey    string
 	WithSecrets      bool
-	Type, Zone       string
-	Image, Project   string
-	Profile          string
+	Settings         map[string]*string // the clouds' settings, "" for the source's or the default
 
 	global *globalOptions
 	stdin  io.Reader
@@ -39,7 +38,7 @@ type CloneOptions struct {
 }
 
 func newCloneCmd(g *globalOptions) *cobra.Command {
-	o := &CloneOptions{global: g}
+	o := &CloneOptions{global: g, Settings: map[string]*string{}}
 	cmd := &cobra.Command{
 		Use:   "clone SOURCE NAME",
 		Short: "Make a new machine with the channel and configuration of a NixOS machine",
@@ -65,17 +64,15 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 	}
 	o.bind(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.To, "to", "", `where the new machine comes from: "scaleway" (default for a Scaleway source of this workspace) or "ssh"`)
+	f.StringVar(&o.To, "to", "", `where the new machine comes from: "ssh", or a cloud: "`+strings.Join(strings.Split(cloudNames(), " or "), `", "`)+`" (default for a source of this workspace made there)`)
 	f.StringVar(&o.Host, "host", "", "with --to ssh: the existing [USER@]HOST to turn into the clone")
 	f.IntVarP(&o.Port, "port", "p", 22, "with --to ssh: SSH port of --host")
 	f.StringArrayVar(&o.SourceIdentities, "source-identity", nil, "private key to log in to a SOURCE outside the workspace (repeatable)")
 	f.StringVar(&o.SourceHostKey, "source-host-key", "", "expected ed25519 host key fingerprint of SOURCE, SHA256:...")
 	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too")
-	f.StringVar(&o.Type, "type", "", "with --to scaleway: commercial type (default: the source's, else DEV1-S)")
-	f.StringVar(&o.Zone, "zone", "", "with --to scaleway: zone (default: the source's)")
-	f.StringVar(&o.Image, "image", "", "with --to scaleway: image label (default: the source's, else ubuntu_noble)")
-	f.StringVar(&o.Project, "project", "", "with --to scaleway: project id")
-	f.StringVar(&o.Profile, "profile", "", "with --to scaleway: scw config profile")
+	settingFlags(f, o.Settings, func(provider.Setting) bool { return true }, func(c provider.Cloud, s provider.Setting) (string, string) {
+		return "", "with --to " + c.Name() + ": " + s.CloneUsage
+	})
 	// The channel is the source's; --channel may only confirm it.
 	f.Lookup("channel").Usage = "must match the source's channel if given (default: the source's)"
 	return cmd
@@ -94,68 +91,60 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	} else if exists {
 		return usagef("the workspace already holds a host %s: pick another name for the clone (or bootstrap destroy %s)", o.Name, o.Name)
 	}
-	srcRec, ours, err := bootstrap.LoadRecord(ws, o.Source)
-	if workspace.ValidName(o.Source) != nil {
-		ours, srcRec, err = false, nil, nil
-	}
+	srcRec, err := bootstrap.SourceRecord(ws, o.Source)
 	if err != nil {
 		return err
 	}
-	if ours && !srcRec.Complete() {
-		return usagef("%s has not finished bootstrapping (%s): finish it before cloning it", o.Source, where(srcRec))
-	}
+	ours := srcRec != nil
 	to := o.To
 	if to == "" {
 		switch {
 		case o.Host != "":
 			to = "ssh"
-		case ours && srcRec.Provider == "scaleway":
-			to = "scaleway"
+		case ours && cloudNamed(srcRec.Provider) != nil:
+			to = srcRec.Provider
 		default:
-			return usagef("say where the clone runs: --to ssh --host [USER@]HOST, or --to scaleway")
+			return usagef("say where the clone runs: --to ssh --host [USER@]HOST, or --to %s", cloudNames())
 		}
 	}
-	if to != "ssh" && to != "scaleway" {
-		return usagef("--to %q: want ssh or scaleway", to)
+	if to != "ssh" && cloudNamed(to) == nil {
+		return usagef("--to %q: want ssh or %s", to, cloudNames())
 	}
 	if to == "ssh" && o.Host == "" {
 		return usagef("--to ssh needs --host [USER@]HOST: the existing machine to turn into the clone")
 	}
 
 	// Read the source.
-	var c *remote.Client
-	label := o.Source
-	if ours {
-		c, err = dialHost(ctx, ws, srcRec)
-	} else {
-		c, err = dialForeign(ctx, ws, o)
-	}
-	if err != nil {
-		return fmt.Errorf("connect to clone source %s: %w", label, err)
-	}
-	src, err := bootstrap.ReadSource(ctx, c, label)
-	if err != nil {
-		c.Close()
-		return err
-	}
-	var pulled map[string][]byte
-	if o.WithSecrets && !ours {
-		if pulled, err = pullSecrets(ctx, c); err != nil {
-			c.Close()
+	var login bootstrap.SourceLogin
+	if !ours {
+		if login.User, login.Host, err = splitTarget(o.Source); err != nil {
 			return err
 		}
+		keys, closer, err := loadKeys(o.SourceIdentities, o.Agent, o.stderr, false)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		login.Keys, login.HostKey, login.AcceptNewHostKey = keys, o.SourceHostKey, o.AcceptNewHostKey
+		login.ExtraKnownHosts, login.ConfirmHostKey = userKnownHosts(), hostKeyPrompt(o.stdin, o.stderr)
 	}
-	c.Close()
+	src, err := bootstrap.ReadCloneSource(ctx, ws, o.Source, srcRec, login, o.WithSecrets)
+	if err != nil {
+		return err
+	}
+	defer secrets.Wipe(src.Secrets)
 	if o.Channel != "" && o.Channel != src.Channel.String() {
 		return usagef("--channel %s differs from the source's channel %s: a clone keeps the source's channel", o.Channel, src.Channel)
 	}
 	o.Channel = src.Channel.String()
 	plan := bootstrap.PlanClone(src, o.WithSecrets)
 	if plan.HostNix == nil {
-		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", label)
+		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", o.Source)
 	}
-	if err := copySecrets(ws, o, ours, pulled); err != nil {
-		return err
+	if o.WithSecrets {
+		if err := bootstrap.CopySecrets(ws, src, o.Name); err != nil {
+			return err
+		}
 	}
 
 	// Bootstrap the new machine with the source's channel and files.
@@ -195,104 +184,22 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 			return err
 		}
 	} else {
-		so := &ScalewayOptions{pipelineOptions: o.pipelineOptions, Type: o.Type, Zone: o.Zone, Image: o.Image, Project: o.Project, Profile: o.Profile, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
-		if ours && srcRec.Scaleway != nil {
-			so.Type = firstOr(so.Type, srcRec.Scaleway.CommercialType)
-			so.Zone = firstOr(so.Zone, srcRec.Scaleway.Zone)
-			so.Image = firstOr(so.Image, srcRec.Scaleway.ImageLabel)
-			so.Project = firstOr(so.Project, srcRec.Scaleway.ProjectID)
+		c := cloudNamed(to)
+		co := &CloudOptions{pipelineOptions: o.pipelineOptions, cloud: c, Settings: settingsOf(c, o.Settings), global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
+		if ours && srcRec.Provider == to {
+			made, err := c.SettingsOf(srcRec.Machine)
+			if err != nil {
+				return err
+			}
+			for k, v := range made {
+				co.Settings[k] = cmp.Or(co.Settings[k], v)
+			}
 		}
-		so.Type, so.Image = firstOr(so.Type, "DEV1-S"), firstOr(so.Image, "ubuntu_noble")
-		if err := runScalewayPipeline(ctx, cmd, so, ws, opts); err != nil {
+		if err := runCloudPipeline(ctx, co, ws, opts); err != nil {
 			return err
 		}
 	}
 	printCloneSummary(o.stdout, ws, src, o.Name, plan, o.WithSecrets)
-	return nil
-}
-
-// dialForeign connects to a SOURCE outside the workspace, verifying its host
-// key like any first contact.
-func dialForeign(ctx context.Context, ws *workspace.Workspace, o *CloneOptions) (*remote.Client, error) {
-	user, host, err := splitTarget(o.Source)
-	if err != nil {
-		return nil, err
-	}
-	keys, closer, err := loadKeys(o.SourceIdentities, o.Agent, o.stderr, false)
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	hk := &remote.HostKeys{KnownHosts: ws.KnownHosts(), Extra: userKnownHosts(), Fingerprint: o.SourceHostKey, AcceptNew: o.AcceptNewHostKey}
-	if !o.AcceptNewHostKey {
-		hk.Confirm = hostKeyPrompt(o.stdin, o.stderr)
-	}
-	c, err := remote.Dial(ctx, remote.Config{Host: host, Port: 22, User: user, Keys: keys, HostKeys: hk})
-	if err != nil {
-		return nil, err
-	}
-	if user != "root" {
-		c.SetSudo(true)
-	}
-	return c, nil
-}
-
-// pullSecrets reads a foreign source's /var/lib/bootstrap/secrets.
-func pullSecrets(ctx context.Context, c *remote.Client) (map[string][]byte, error) {
-	out, err := c.Output(ctx, "find "+secrets.Dir+" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -printf '%f\\n' 2>/dev/null || true")
-	if err != nil {
-		return nil, fmt.Errorf("list secrets on the source: %w", err)
-	}
-	vals := map[string][]byte{}
-	for _, name := range strings.Fields(out) {
-		if secrets.ValidKey(name) != nil {
-			continue
-		}
-		data, err := c.ReadFile(ctx, secrets.Dir+"/"+name)
-		if err != nil {
-			return nil, fmt.Errorf("read secret %s on the source: %w", name, err)
-		}
-		vals[name] = data
-	}
-	return vals, nil
-}
-
-// copySecrets gives the clone the source's secrets (with --with-secrets):
-// a workspace source's ciphertexts and secrets.yaml as they are; a foreign
-// source's values encrypted to the workspace's recipients.
-func copySecrets(ws *workspace.Workspace, o *CloneOptions, ours bool, pulled map[string][]byte) error {
-	if !o.WithSecrets {
-		return nil
-	}
-	store := secrets.Store{WorkspaceDir: ws.Dir}
-	if !ours {
-		for k, v := range pulled {
-			if err := store.Set(o.Name, k, v); err != nil {
-				return fmt.Errorf("store secret %s of the clone: %w", k, err)
-			}
-		}
-		secrets.Wipe(pulled)
-		return nil
-	}
-	entries, err := store.List(o.Source)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(store.Dir(o.Name), 0o755); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(store.Path(o.Source, e.Key))
-		if err != nil {
-			return err
-		}
-		if err := workspace.WriteFileAtomic(store.Path(o.Name, e.Key), data, 0o644); err != nil {
-			return err
-		}
-	}
-	if data, err := os.ReadFile(store.MetaPath(o.Source)); err == nil {
-		return workspace.WriteFileAtomic(store.MetaPath(o.Name), data, 0o644)
-	}
 	return nil
 }
 
@@ -310,5 +217,5 @@ func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Sour
 	if !withSecrets {
 		fmt.Fprintf(w, "  %-27s not copied (use --with-secrets)\n", "secrets")
 	}
-	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, firstOr(src.StateVersion, "from the channel"), len(plan.Extra))
+	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, cmp.Or(src.StateVersion, "from the channel"), len(plan.Extra))
 }

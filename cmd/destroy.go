@@ -2,23 +2,21 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"bootstrap/bootstrap"
-	"bootstrap/provider/scaleway"
+	"bootstrap/provider"
 	"bootstrap/workspace"
 )
 
 // DestroyOptions are the inputs of `bootstrap destroy`.
 type DestroyOptions struct {
-	Name    string
-	Yes     bool
-	Profile string
+	Name     string
+	Yes      bool
+	Settings map[string]*string // the clouds' settings destroy takes (--profile)
 
 	global *globalOptions
 	stdin  io.Reader
@@ -27,7 +25,7 @@ type DestroyOptions struct {
 }
 
 func newDestroyCmd(g *globalOptions) *cobra.Command {
-	o := &DestroyOptions{global: g}
+	o := &DestroyOptions{global: g, Settings: map[string]*string{}}
 	cmd := &cobra.Command{
 		Use:   "destroy NAME",
 		Short: "Delete everything the workspace created for a cloud host",
@@ -46,7 +44,9 @@ files and log stay in the workspace; its state.json and known_hosts entry go.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().StringVar(&o.Profile, "profile", "", "scw config profile (default: the active one)")
+	settingFlags(cmd.Flags(), o.Settings, func(s provider.Setting) bool { return s.Destroy }, func(_ provider.Cloud, s provider.Setting) (string, string) {
+		return s.Default, s.Usage
+	})
 	return cmd
 }
 
@@ -65,73 +65,24 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if !ok {
 		return usagef("no host %s in %s (no hosts/%s/state.json): nothing to destroy", o.Name, ws.Dir, o.Name)
 	}
-	if rec.Provider != "scaleway" || rec.Scaleway == nil {
+	c := cloudNamed(rec.Provider)
+	if c == nil || rec.Machine.IsZero() {
 		return usagef("%s is an existing %s host, not one bootstrap created: there is nothing to delete in a cloud; remove hosts/%s to forget it", o.Name, rec.Provider, o.Name)
-	}
-	prov, _, err := scalewayClient(o.Profile, rec.Scaleway.Zone)
-	if err != nil {
-		return err
 	}
 	id, err := ws.ID()
 	if err != nil {
 		return err
 	}
-	// What the record says, plus what carries our tags (a run may have died
-	// between a create and its save).
-	res := scaleway.RecordResources(rec.Scaleway)
-	found, err := prov.Find(ctx, rec.Scaleway.Zone, id, o.Name)
+	gone, err := c.Destroy(ctx, o.Name, id, rec.Machine, settingsOf(c, o.Settings), func(what string) error {
+		return confirm(o.stdin, o.stderr, o.Yes, what)
+	})
 	if err != nil {
-		return fmt.Errorf("look up %s by its tags: %w", o.Name, err)
-	}
-	res = merge(res, found)
-	if res.Empty() {
-		fmt.Fprintf(o.stdout, "%s: nothing exists in %s\n", o.Name, rec.Scaleway.Zone)
-		return forget(ws, rec)
-	}
-	if err := confirm(o.stdin, o.stderr, o.Yes, "deletes "+res.String()); err != nil {
 		return err
 	}
-	if err := prov.Destroy(ctx, res); err != nil {
-		return fmt.Errorf("destroy %s: %w", o.Name, err)
+	if gone.What == "" {
+		fmt.Fprintf(o.stdout, "%s: nothing exists in %s\n", o.Name, gone.Where)
+	} else {
+		fmt.Fprintf(o.stdout, "destroyed %s: %s\n", o.Name, gone.What)
 	}
-	fmt.Fprintf(o.stdout, "destroyed %s: %s\n", o.Name, res)
-	return forget(ws, rec)
-}
-
-// merge adds what the tag lookup found to what the record holds.
-func merge(rec, found scaleway.Resources) scaleway.Resources {
-	if rec.Zone == "" {
-		rec.Zone = found.Zone
-	}
-	if rec.IPID == "" {
-		rec.IPID, rec.IPAddress = found.IPID, found.IPAddress
-	}
-	if rec.ServerID == "" {
-		rec.ServerID = found.ServerID
-	}
-	seen := map[string]bool{}
-	for _, v := range rec.VolumeIDs {
-		seen[v] = true
-	}
-	for _, v := range found.VolumeIDs {
-		if !seen[v] {
-			rec.VolumeIDs = append(rec.VolumeIDs, v)
-		}
-	}
-	return rec
-}
-
-// forget drops the host's state and pinned key; its .nix files and log stay.
-func forget(ws *workspace.Workspace, rec *bootstrap.Record) error {
-	if rec.Address != "" {
-		if err := ws.ForgetHost(rec.Address, rec.Port); err != nil {
-			return err
-		}
-	}
-	for _, f := range []string{"state.json", "ssh_host_ed25519_key"} {
-		if err := os.Remove(ws.HostFile(rec.Name, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
+	return bootstrap.Forget(ws, rec)
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,7 @@ import (
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
 	"bootstrap/infect"
-	"bootstrap/provider/scaleway"
+	"bootstrap/provider"
 	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
 	"bootstrap/secrets"
@@ -69,8 +70,10 @@ func explain(err error) (msg, hint string, code int) {
 
 	var (
 		usage    *UsageError
+		notReady *bootstrap.NotReadyError
+		meta     *secrets.MetaError
 		setting  *SettingError
-		conflict *bootstrap.ConflictError
+		conflict *provider.ConflictError
 		mismatch *remote.HostKeyMismatchError
 		unknown  *remote.UnknownHostKeyError
 		auth     *remote.AuthError
@@ -80,7 +83,8 @@ func explain(err error) (msg, hint string, code int) {
 		failed   *infect.FailedError
 		reboot   *bootstrap.RebootError
 		verify   *bootstrap.VerifyError
-		partial  *scaleway.PartialError
+		partial  interface{ Billed() string } // a cloud's error after something billable was created
+		config   *provider.ConfigError
 		resolve  *sshprovider.ResolveError
 		decrypt  *secrets.DecryptError
 		hosts    *deploy.HostsError
@@ -101,7 +105,7 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
 		return msg, "fix or remove that setting", exitUsage
@@ -117,9 +121,9 @@ func explain(err error) (msg, hint string, code int) {
 		}
 		return msg, "put one of these keys in the user's authorized_keys, or name the right one with -i (or --agent)", exitSSH
 	case errors.Is(err, context.Canceled):
-		msg = fmt.Sprintf("interrupted during %s of %s", firstOr(step, "the run"), host)
+		msg = fmt.Sprintf("interrupted during %s of %s", cmp.Or(step, "the run"), host)
 		if errors.As(err, &partial) {
-			return msg + "; exists and is billed: " + partial.Resources.String(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
+			return msg + "; exists and is billed: " + partial.Billed(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
 		}
 		return msg, rerun, exitInterrupted
 	case errors.As(err, &partial):
@@ -144,11 +148,4 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, "--timeout ran out; " + rerun + " (or raise --timeout)", exitTimeout
 	}
 	return msg, "", exitError
-}
-
-func firstOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootstrap/deploy"
+	"bootstrap/workspace"
 )
 
 // GenerationsOptions are the inputs of `bootstrap generations`.
@@ -58,20 +59,15 @@ func runGenerations(ctx context.Context, o *GenerationsOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, h, err := openDeployHost(o.global, o.Name)
+	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	c, err := dialHost(ctx, ws, h.rec)
+	gens, err := deploy.Generations(ctx, ws, o.Name)
 	if err != nil {
 		return err
-	}
-	defer c.Close()
-	gens, err := deploy.ListGenerations(ctx, c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.Name, err)
 	}
 	return printGenerations(o.stdout, o.Name, gens, o.JSON)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -124,127 +122,6 @@ func (o *PushOptions) action() (deploy.Options, error) {
 	return opts, nil
 }
 
-// deployHost is a workspace host that can be pushed to.
-type deployHost struct {
-	name string
-	rec  *bootstrap.Record
-}
-
-// loadDeployHost loads a bootstrapped host's record; a host that is not
-// (yet) NixOS is a usage error.
-func loadDeployHost(ws *workspace.Workspace, name string) (deployHost, error) {
-	if err := workspace.ValidName(name); err != nil {
-		return deployHost{}, &UsageError{Msg: err.Error()}
-	}
-	rec, ok, err := bootstrap.LoadRecord(ws, name)
-	if err != nil {
-		return deployHost{}, err
-	}
-	if !ok {
-		return deployHost{}, usagef("no host %s in workspace %s (no %s): bootstrap it first", name, ws.Dir, ws.Rel(ws.HostFile(name, "state.json")))
-	}
-	if !rec.Complete() || rec.Address == "" {
-		return deployHost{}, usagef("%s has not finished bootstrapping (%s): run its bootstrap again to resume", name, where(rec))
-	}
-	return deployHost{name: name, rec: rec}, nil
-}
-
-// openDeployHost opens the workspace and loads one bootstrapped host.
-func openDeployHost(g *globalOptions, name string) (*workspace.Workspace, deployHost, error) {
-	ws, err := workspace.Open(g.Workspace)
-	if err != nil {
-		return nil, deployHost{}, err
-	}
-	h, err := loadDeployHost(ws, name)
-	return ws, h, err
-}
-
-// dialer connects to h with the deploy key and its pinned host key.
-func dialer(ws *workspace.Workspace, h deployHost) deploy.Dialer {
-	return func(ctx context.Context) (deploy.Remote, error) {
-		c, err := dialHost(ctx, ws, h.rec)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
-}
-
-// openHostLog appends to hosts/NAME/bootstrap.log (0600) after a header line.
-func openHostLog(ws *workspace.Workspace, name, what string) (*os.File, error) {
-	path := ws.HostFile(name, "bootstrap.log")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	fmt.Fprintf(f, "\n#### bootstrap %s at %s\n", what, time.Now().UTC().Format(time.RFC3339))
-	return f, nil
-}
-
-// localFiles reads hosts/NAME/*.nix (regular files at the top level).
-func localFiles(ws *workspace.Workspace, name string) (map[string][]byte, error) {
-	paths, err := filepath.Glob(filepath.Join(ws.HostDir(name), "*.nix"))
-	if err != nil {
-		return nil, err
-	}
-	files := map[string][]byte{}
-	for _, p := range paths {
-		fi, err := os.Lstat(p)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", ws.Rel(p), err)
-		}
-		files[filepath.Base(p)] = data
-	}
-	if _, ok := files["configuration.nix"]; !ok {
-		return nil, usagef("%s has no configuration.nix: nothing to push (bootstrap copies the host's files there)", ws.Rel(ws.HostDir(name)))
-	}
-	return files, nil
-}
-
-// pushHosts resolves the names (or --all) to bootstrapped hosts.
-func (o *PushOptions) pushHosts(ws *workspace.Workspace) ([]deployHost, error) {
-	var hosts []deployHost
-	if o.All {
-		names, err := ws.Hosts()
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			h, err := loadDeployHost(ws, n)
-			var usage *UsageError
-			if errors.As(err, &usage) {
-				fmt.Fprintf(o.stderr, "note: skipping %s: %v\n", n, err)
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			hosts = append(hosts, h)
-		}
-		if len(hosts) == 0 {
-			return nil, usagef("no bootstrapped host in workspace %s: nothing to push", ws.Dir)
-		}
-		return hosts, nil
-	}
-	seen := map[string]bool{}
-	for _, n := range o.Names {
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		h, err := loadDeployHost(ws, n)
-		if err != nil {
-			return nil, err
-		}
-		hosts = append(hosts, h)
-	}
-	return hosts, nil
-}
-
 func runPush(ctx context.Context, o *PushOptions) error {
 	opts, err := o.action()
 	if err != nil {
@@ -254,85 +131,36 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	hosts, err := o.pushHosts(ws)
-	if err != nil {
-		return err
-	}
-	targets := make([]deploy.Target, len(hosts))
-	for i, h := range hosts {
-		files, err := localFiles(ws, h.name)
-		if err != nil {
+	names := o.Names
+	if o.All {
+		if names, err = ws.Hosts(); err != nil {
 			return err
 		}
-		targets[i] = deploy.Target{Name: h.name, Files: files, Dial: dialer(ws, h)}
-	}
-	// Secrets: all decrypted before any host is contacted, or nothing is pushed.
-	if !o.DryRun {
-		values, err := o.decryptSecrets(ws, targets)
-		for _, v := range values {
-			defer secrets.Wipe(v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	for i := range targets {
-		f, err := openHostLog(ws, targets[i].Name, "push "+targets[i].Name+" ("+string(opts.Action)+")")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		targets[i].Log = f
 	}
 	width := 0
-	for _, t := range targets {
-		width = max(width, len(t.Name))
+	for _, n := range names {
+		width = max(width, len(n))
 	}
-	p := &progress{w: o.stdout, width: width}
-	opts.Report = p
-	outcomes := deploy.PushAll(ctx, targets, opts, o.Parallel)
-	return o.summarize(outcomes, opts.Action)
-}
-
-// decryptSecrets decrypts every target's secrets into it, loading the
-// identities once and only when some host has secrets. It returns the
-// decrypted maps (for wiping) even on error.
-func (o *PushOptions) decryptSecrets(ws *workspace.Workspace, targets []deploy.Target) ([]map[string][]byte, error) {
-	store := secrets.Store{WorkspaceDir: ws.Dir}
-	var ids []age.Identity
-	var loaded bool
-	var all []map[string][]byte
-	for i, t := range targets {
-		entries, err := store.List(t.Name)
-		if err != nil {
-			return all, err
-		}
-		if len(entries) == 0 {
-			continue
-		}
-		if !loaded {
-			ids, err = secrets.LoadIdentitiesWithPassphrase(o.SecretIdentities, func(path string) ([]byte, error) {
+	opts.Report = &progress{w: o.stdout, width: width}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	outcomes, err := deploy.PushHosts(ctx, ws, deploy.Request{
+		Names: o.Names, All: o.All, Options: opts, Parallel: o.Parallel,
+		Identities: func() ([]age.Identity, error) {
+			ids, err := secrets.LoadIdentitiesWithPassphrase(o.SecretIdentities, func(path string) ([]byte, error) {
 				return passphrasePrompt(path, o.stderr)()
 			})
 			if err != nil {
-				return all, &UsageError{Msg: "secrets: " + err.Error()}
+				return nil, &UsageError{Msg: "secrets: " + err.Error()}
 			}
-			loaded = true
-		}
-		values, err := store.DecryptAll(t.Name, ids)
-		if err != nil {
-			return all, fmt.Errorf("nothing pushed: %w", err)
-		}
-		all = append(all, values)
-		meta, err := store.Meta(t.Name)
-		if err != nil {
-			return all, &UsageError{Msg: err.Error()}
-		}
-		targets[i].Secrets, targets[i].SecretMeta = values, meta
+			return ids, nil
+		},
+		Skipped: func(name string, why error) { fmt.Fprintf(o.stderr, "note: skipping %s: %v\n", name, why) },
+	})
+	if err != nil {
+		return err
 	}
-	return all, nil
+	return o.summarize(outcomes, opts.Action)
 }
 
 // summarize prints what happened to each host (a summary for several) and

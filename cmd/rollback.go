@@ -12,6 +12,7 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
+	"bootstrap/workspace"
 )
 
 // RollbackOptions are the inputs of `bootstrap rollback`.
@@ -73,19 +74,13 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, h, err := openDeployHost(o.global, o.Name)
+	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	f, err := openHostLog(ws, o.Name, "rollback "+o.Name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	t := deploy.Target{Name: o.Name, Dial: dialer(ws, h), Log: f}
-	res, err := deploy.Rollback(ctx, t, o.Generation, deploy.RollbackOptions{Report: &progress{w: o.stdout, width: len(o.Name)}})
+	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: o.stdout, width: len(o.Name)}})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return &bootstrap.StepError{Step: "rollback", Host: o.Name, Err: err}

@@ -1,6 +1,12 @@
-// Package cmd is the bootstrap command line: one file per verb, each with an
-// Options struct bound from flags and a run(ctx, opts) function. Errors are
-// rendered in one place (errors.go) with a hint and an exit code.
+// Package cmd is the bootstrap command line: one file per verb, each binding
+// its flags into the options of one call into the packages below, and printing
+// what comes back. Errors are rendered once, in errors.go, with a hint and an
+// exit code.
+//
+// It holds no logic of the house: the pipeline is package bootstrap, pushing
+// and rolling back package deploy, secrets package secrets, and what a cloud
+// needs (its settings, creating and deleting) its provider. A cloud is one
+// line in clouds (cloud.go). Only cmd/bootstrap imports this package.
 package cmd
 
 import (
@@ -34,7 +40,10 @@ the user config directory. Keys are the flag names.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.Workspace, "workspace", "w", ".", "workspace directory (keys, known_hosts, hosts/)")
-	root.AddCommand(newSSHCmd(g), newScalewayCmd(g), newCloneCmd(g), newDestroyCmd(g), newPushCmd(g), newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g))
+	root.AddCommand(newSSHCmd(g), newCloneCmd(g), newDestroyCmd(g), newPushCmd(g), newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g))
+	for _, c := range clouds {
+		root.AddCommand(newCloudCmd(g, c))
+	}
 	return root
 }
 

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -206,54 +207,16 @@ func newSecretsListCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// secretListing is `secrets list --json`.
-type secretListing struct {
-	Host       string         `json:"host"`
-	Secrets    []listedSecret `json:"secrets"`
-	Recipients []string       `json:"recipients"`
-	// RecipientsError says why recipients.txt could not be read, if so.
-	RecipientsError string `json:"recipients_error,omitempty"`
-	// Orphans are secrets.yaml entries with no secret (ignored by push).
-	Orphans []string `json:"orphans,omitempty"`
-}
-
-type listedSecret struct {
-	secrets.Entry
-	Owner string `json:"owner"`
-	Group string `json:"group"`
-	Mode  string `json:"mode"`
-}
-
 func runSecretsList(_ context.Context, o *SecretsOptions) error {
 	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
 		return err
 	}
 	store := secrets.Store{WorkspaceDir: ws.Dir}
-	entries, err := store.List(o.Name)
+	l, err := store.Listing(o.Name)
 	if err != nil {
 		return err
 	}
-	meta, err := store.Meta(o.Name)
-	if err != nil {
-		return err
-	}
-	l := secretListing{Host: o.Name, Secrets: []listedSecret{}, Recipients: []string{}}
-	if _, display, err := store.Recipients(); err != nil {
-		l.RecipientsError = err.Error()
-	} else {
-		l.Recipients = display
-	}
-	var keys []string
-	for _, e := range entries {
-		m, ok := meta[e.Key]
-		if !ok {
-			m = secrets.DefaultMeta
-		}
-		l.Secrets = append(l.Secrets, listedSecret{Entry: e, Owner: m.Owner, Group: m.Group, Mode: fmt.Sprintf("%04o", uint32(m.Mode))})
-		keys = append(keys, e.Key)
-	}
-	l.Orphans = secrets.Orphans(meta, keys)
 	if o.JSON {
 		enc := json.NewEncoder(o.stdout)
 		enc.SetIndent("", "  ")
@@ -415,15 +378,9 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 	if err != nil {
 		return err
 	}
-	rec, ok, err := bootstrap.LoadRecord(ws, o.Name)
+	rec, err := bootstrap.LoadHost(ws, o.Name, bootstrap.StepReboot)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return usagef("no host %s in workspace %s (no %s): bootstrap it first; its secrets are uploaded then", o.Name, ws.Dir, ws.Rel(ws.HostFile(o.Name, "state.json")))
-	}
-	if rec.Address == "" || !rec.Done(bootstrap.StepReboot) {
-		return usagef("%s has not finished bootstrapping: its secrets are uploaded by the bootstrap itself; run it again to resume", o.Name)
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -434,43 +391,41 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 	// Decrypt everything before contacting the host: all or nothing.
 	store := secrets.Store{WorkspaceDir: ws.Dir}
 	paths := o.identityPaths()
-	ids, err := secrets.LoadIdentitiesWithPassphrase(paths, func(path string) ([]byte, error) {
-		return passphrasePrompt(path, o.stderr)()
-	})
-	if err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
-	values, err := store.DecryptAll(o.Name, ids)
-	if err != nil {
-		var de *secrets.DecryptError
-		if errors.As(err, &de) && len(paths) > 0 {
-			return fmt.Errorf("nothing uploaded to %s: %w (identities tried: %s)", o.Name, err, strings.Join(paths, ", "))
+	d, err := store.Decrypt(o.Name, func() ([]age.Identity, error) {
+		ids, err := secrets.LoadIdentitiesWithPassphrase(paths, func(path string) ([]byte, error) {
+			return passphrasePrompt(path, o.stderr)()
+		})
+		if err != nil {
+			return nil, &UsageError{Msg: err.Error()}
 		}
+		return ids, nil
+	})
+	var usage *UsageError
+	var de *secrets.DecryptError
+	var meta *secrets.MetaError
+	switch {
+	case errors.As(err, &usage), errors.As(err, &meta):
+		return err
+	case errors.As(err, &de) && len(paths) > 0:
+		return fmt.Errorf("nothing uploaded to %s: %w (identities tried: %s)", o.Name, err, strings.Join(paths, ", "))
+	case err != nil:
 		return fmt.Errorf("nothing uploaded to %s: %w", o.Name, err)
 	}
-	defer secrets.Wipe(values)
-	if len(values) == 0 && !o.Prune {
+	defer d.Wipe()
+	if d.Empty() && !o.Prune {
 		fmt.Fprintf(o.stdout, "no secrets for %s in %s: nothing to push\n", o.Name, ws.Rel(store.Dir(o.Name)))
 		return nil
 	}
-	meta, err := store.Meta(o.Name)
-	if err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	for _, k := range secrets.Orphans(meta, keys) {
+	for _, k := range d.Orphans {
 		fmt.Fprintf(o.stderr, "warning: %s names %s, which has no secret: ignored\n", ws.Rel(store.MetaPath(o.Name)), k)
 	}
 
-	c, err := dialHost(ctx, ws, rec)
+	c, err := bootstrap.DialHost(ctx, ws, rec)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := secrets.Push(ctx, c, values, meta, o.Prune)
+	res, err := d.Push(ctx, c, o.Prune)
 	if err != nil {
 		return fmt.Errorf("push secrets to %s: %w", o.Name, err)
 	}

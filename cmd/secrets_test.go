@@ -101,7 +101,7 @@ func TestSecretsSetListRm(t *testing.T) {
 		}
 	}
 	out = run("", "list", "web-1", "--json")
-	var l secretListing
+	var l secrets.Listing
 	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatalf("got %v parsing %q, want JSON", err, out)
 	}
@@ -133,9 +133,13 @@ func TestSecretsSetListRm(t *testing.T) {
 	})
 }
 
+// isUsage: the error exits as bad input.
 func isUsage(err error) bool {
-	var u *UsageError
-	return errors.As(err, &u)
+	if err == nil {
+		return false
+	}
+	_, _, code := explain(err)
+	return code == exitUsage
 }
 
 func TestSecretsArgumentValidation(t *testing.T) {

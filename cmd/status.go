@@ -44,19 +44,9 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	names, err := ws.Hosts()
+	recs, err := bootstrap.LoadRecords(ws)
 	if err != nil {
 		return err
-	}
-	var recs []*bootstrap.Record
-	for _, n := range names {
-		rec, ok, err := bootstrap.LoadRecord(ws, n)
-		if err != nil {
-			return err
-		}
-		if ok {
-			recs = append(recs, rec)
-		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(o.out)
@@ -73,27 +63,9 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tSTATE\tUPDATED")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, where(r), r.UpdatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, r.Where(), r.UpdatedAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
-}
-
-// where says where a host stands: ready, or the last step and how it ended.
-func where(r *bootstrap.Record) string {
-	if r.Complete() {
-		return "ready"
-	}
-	step, sr := r.Last()
-	if sr == nil {
-		return "new"
-	}
-	switch sr.Status {
-	case bootstrap.StatusRunning:
-		return step + " interrupted"
-	case bootstrap.StatusFailed:
-		return step + " failed"
-	}
-	return step + " " + sr.Status
 }
 
 func dash(s string) string {

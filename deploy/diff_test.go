@@ -2,11 +2,13 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestChanges(t *testing.T) {
@@ -121,12 +123,34 @@ Binary files web-1:/etc/nixos/d.nix and hosts/web-1/d.nix differ
 	}
 }
 
-// A file too big for the LCS table is shown replaced as a whole.
-func TestUnifiedDiffLargeFallback(t *testing.T) {
+// Large files that share no line: one hunk replacing the whole file.
+func TestUnifiedDiffLarge(t *testing.T) {
 	a := lines(3000, func(i int) string { return "a" + string(rune('0'+i%10)) + strings.Repeat("x", i%7) })
 	b := lines(3000, func(i int) string { return "b" + string(rune('0'+i%10)) + strings.Repeat("x", i%7) })
 	got := UnifiedDiff("h", []Change{{File: "f", Kind: Modified, Old: []byte(a), New: []byte(b)}})
 	if !strings.Contains(got, "@@ -1,3000 +1,3000 @@\n") || strings.Count(got, "\n-") != 3000 || strings.Count(got, "\n+") != 3001 {
 		t.Errorf("got a diff of %d bytes not replacing the file as a whole:\n%.300s", len(got), got)
+	}
+}
+
+// A large file with a few changed lines gives a few small hunks, quickly.
+func TestUnifiedDiffLargeFewChanges(t *testing.T) {
+	a := lines(50000, func(i int) string { return fmt.Sprintf("line %d", i) })
+	b := strings.NewReplacer("line 100\n", "changed 100\n", "line 25000\n", "changed 25000\n", "line 49999\n", "").Replace(a)
+	start := time.Now()
+	got := UnifiedDiff("h", []Change{{File: "f", Kind: Modified, Old: []byte(a), New: []byte(b)}})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if n := strings.Count(got, "\n@@ "); n != 3 || !strings.Contains(got, "-line 25000\n+changed 25000\n") {
+		t.Errorf("got %d hunks, want 3:\n%s", n, got)
+	}
+}
+
+// An empty file added keeps its headers, as diff -u -N prints them.
+func TestUnifiedDiffEmptyFile(t *testing.T) {
+	got := UnifiedDiff("web-1", []Change{{File: "empty.nix", Kind: Added, New: []byte{}}})
+	if want := "--- /dev/null\n+++ hosts/web-1/empty.nix\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

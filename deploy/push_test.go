@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"bootstrap/remote"
+	"bootstrap/secrets"
 )
 
 var hostEtc = map[string]string{
@@ -81,7 +82,7 @@ func TestPushSwitch(t *testing.T) {
 func TestPushWritesSecrets(t *testing.T) {
 	h := newFakeHost(t, hostEtc)
 	tg := target(h)
-	tg.Secrets = map[string][]byte{"api-token": []byte("s3cret")}
+	tg.Secrets = &secrets.Decrypted{Host: tg.Name, Values: map[string][]byte{"api-token": []byte("s3cret")}}
 	res, err := Push(context.Background(), tg, Options{Action: Switch})
 	if err != nil {
 		t.Fatal(err)

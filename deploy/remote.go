@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"strings"
-	"time"
 
 	"bootstrap/remote"
 )
@@ -152,70 +150,4 @@ func rollbackScript(n int, activation string) string {
 	return fmt.Sprintf(`nix-env -p %[1]s --switch-generation %[2]d || exit 3
 %[3]s
 %[1]s/bin/switch-to-configuration %[4]s`, SystemProfile, n, restoreCopyScript(n), activation)
-}
-
-// confirmTimer is the rollback armed on the host before a switch: unless
-// push confirms a fresh connection within After, systemd runs the script,
-// which switches back to generation Gen and its /etc/nixos.
-type confirmTimer struct {
-	ID    string
-	Host  string
-	Gen   int
-	After time.Duration
-}
-
-func (c confirmTimer) unit() string       { return "bootstrap-confirm-" + c.ID }
-func (c confirmTimer) scriptPath() string { return confirmDir + "/" + c.ID + ".sh" }
-func (c confirmTimer) decided() string    { return runDir + "/" + c.ID + ".decided" }
-func (c confirmTimer) rcFile() string     { return runDir + "/" + c.ID + ".rollback-rc" }
-
-// script is run by the timer. Whoever creates the decided directory first,
-// this script or push confirming, decides; the script then waits for the
-// switch job to end (a slow activation is not cut) and rolls back.
-func (c confirmTimer) script(now time.Time) string {
-	job := runDir + "/" + c.ID
-	return fmt.Sprintf(`#!/bin/sh
-# Armed by bootstrap push on %[1]s at %[2]s: unless the push confirms a new SSH
-# connection within %[3]s, switch back to generation %[4]d and its /etc/nixos.
-mkdir -p %[5]s
-mkdir %[6]s 2>/dev/null || exit 0
-echo "bootstrap: the push was not confirmed within %[3]s: rolling back to generation %[4]d"
-pid=$(cat %[7]s.pid 2>/dev/null)
-while [ ! -e %[7]s.rc ] && [ -n "$pid" ] && kill -0 -- "-$pid" 2>/dev/null; do sleep 1; done
-(
-%[8]s
-)
-rc=$?
-echo $rc > %[9]s
-rm -f -- %[10]s
-exit $rc
-`, c.Host, now.UTC().Format(time.RFC3339), c.After, c.Gen, runDir, c.decided(), job, rollbackScript(c.Gen, "switch"), c.rcFile(), c.scriptPath())
-}
-
-// armCmd starts the transient timer (systemd-run), with the login PATH so
-// the script finds nix-env; timer and service are unloaded once done.
-func (c confirmTimer) armCmd() string {
-	secs := int(math.Ceil(c.After.Seconds()))
-	return fmt.Sprintf(`mkdir -p %s && systemd-run --quiet --collect --unit=%s --description=%s --on-active=%ds --timer-property=AccuracySec=1s --timer-property=RemainAfterElapse=no --setenv=PATH="$PATH" /bin/sh %s`,
-		runDir, c.unit(), quote(fmt.Sprintf("bootstrap push: roll back to generation %d unless confirmed", c.Gen)), secs, c.scriptPath())
-}
-
-// Outcomes of confirmCmd.
-const (
-	confirmed = "confirmed"
-	tooLate   = "too-late"
-)
-
-// confirmCmd decides for the push: it stops the timer and prints
-// "confirmed", or prints "too-late" when the timer's rollback already began.
-func (c confirmTimer) confirmCmd() string {
-	return fmt.Sprintf(`mkdir -p %[1]s; if mkdir %[2]s 2>/dev/null; then systemctl stop %[3]s.timer 2>/dev/null; rm -f -- %[4]s; echo %[5]s; else echo %[6]s; fi`,
-		runDir, c.decided(), c.unit(), c.scriptPath(), confirmed, tooLate)
-}
-
-// waitRollbackCmd waits up to limit for the timer's rollback to finish and
-// prints its exit status, or "pending".
-func (c confirmTimer) waitRollbackCmd(limit time.Duration) string {
-	return fmt.Sprintf(`i=0; while [ ! -e %[1]s ] && [ $i -lt %[2]d ]; do sleep 1; i=$((i+1)); done; cat %[1]s 2>/dev/null || echo pending`,
-		c.rcFile(), int(limit.Seconds()))
 }

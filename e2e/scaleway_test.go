@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"bootstrap/bootstrap"
 	"bootstrap/e2e/vmtest"
 	"bootstrap/localcloud"
 	"bootstrap/localcloud/qemu"
+	"bootstrap/provider/scaleway"
 )
 
 const (
@@ -97,8 +99,8 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 		t.Fatalf("got %s, want exactly one server and one IP", inv)
 	}
 	rec := e.record("demo-1")
-	if rec.Scaleway == nil || rec.Scaleway.ServerID == "" || rec.Scaleway.IPID == "" || len(rec.Scaleway.VolumeIDs) != 1 {
-		t.Fatalf("got scaleway record %+v, want server, IP and root volume ids", rec.Scaleway)
+	if made := scalewayRecord(t, rec); made == nil || made.ServerID == "" || made.IPID == "" || len(made.VolumeIDs) != 1 {
+		t.Fatalf("got scaleway record %+v, want server, IP and root volume ids", made)
 	}
 	// No trust on first use: the pinned key is the one we generated, and its
 	// private half is gone from the workspace.
@@ -114,8 +116,8 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 		t.Fatalf("clone: got %s", r)
 	}
 	staging := e.record("demo-1-staging")
-	if staging.Scaleway == nil || staging.Scaleway.CommercialType != "DEV1-S" || staging.Scaleway.Zone != "fr-par-1" || staging.CloneOf != "demo-1" {
-		t.Errorf("got clone record %+v (clone of %q), want a DEV1-S in fr-par-1 cloned from demo-1", staging.Scaleway, staging.CloneOf)
+	if made := scalewayRecord(t, staging); made == nil || made.CommercialType != "DEV1-S" || made.Zone != "fr-par-1" || staging.CloneOf != "demo-1" {
+		t.Errorf("got clone record %+v (clone of %q), want a DEV1-S in fr-par-1 cloned from demo-1", made, staging.CloneOf)
 	}
 	assertNixOS(t, e, &host{addr: staging.Address, rig: rg}, "demo-1-staging", "nixos-24.11")
 	if inv := c.Resources(); len(inv.Servers) != 2 {
@@ -239,4 +241,14 @@ func TestScalewayBadInputsCreateNothing(t *testing.T) {
 		}
 	}
 	assertNothingLeft(t, c)
+}
+
+// scalewayRecord is the scaleway provider's part of a host's record (nil: none).
+func scalewayRecord(t *testing.T, rec *bootstrap.Record) *scaleway.Record {
+	t.Helper()
+	made, _, err := scaleway.LoadRecord(rec.Machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return made
 }

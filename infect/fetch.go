@@ -1,6 +1,7 @@
 // Package infect fetches a pinned copy of the nixos-infect script and runs it
 // on a remote host detached from the SSH session, so that a dropped connection
 // or an interrupted local tool neither kills it nor causes it to run twice.
+// A leaf: it imports remote (quoting) and workspace (atomic writes) only.
 package infect
 
 import (
@@ -10,13 +11,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"bootstrap/workspace"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -116,7 +118,10 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source) ([]byte, error) {
 		return nil, &ChecksumError{URL: src.URL, Want: want, Got: got}
 	}
 	if cachePath != "" {
-		if err := writeFileAtomic(cachePath, data, 0o644); err != nil {
+		if err := os.MkdirAll(f.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("cache nixos-infect in %s: %w", f.CacheDir, err)
+		}
+		if err := workspace.WriteFileAtomic(cachePath, data, 0o644); err != nil {
 			return nil, fmt.Errorf("cache nixos-infect in %s: %w", f.CacheDir, err)
 		}
 	}
@@ -157,36 +162,4 @@ func (f *Fetcher) download(ctx context.Context, rawURL string) ([]byte, error) {
 func sum(data []byte) string {
 	s := sha256.Sum256(data)
 	return hex.EncodeToString(s[:])
-}
-
-// writeFileAtomic writes via a temp file in the same directory and renames it
-// into place, so readers never see a partial file.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"bootstrap/remote"
 )
 
 // LustrateFile is read by NixOS's stage-1 init on the first boot after the
@@ -38,7 +40,7 @@ const runsNixOS = "runs-nixos"
 var refuseNixOS = refuseOn("/etc/os-release")
 
 func refuseOn(osRelease string) string {
-	q := shellQuote(osRelease)
+	q := remote.Quote(osRelease)
 	return `if [ -r ` + q + ` ] && (. ` + q + ` && [ "$ID" = nixos ]); then echo ` + runsNixOS + `; exit 0; fi`
 }
 
@@ -47,7 +49,7 @@ func refuseOn(osRelease string) string {
 // the previous one. It refuses (ErrRunsNixOS) on a host running NixOS.
 func EnsureLustrate(ctx context.Context, r Remote) error {
 	var out strings.Builder
-	if err := r.Run(ctx, "sh -c "+shellQuote(lustrateScript(LustrateFile, "/etc/os-release")), &out, nil); err != nil {
+	if err := r.Run(ctx, "sh -c "+remote.Quote(lustrateScript(LustrateFile, "/etc/os-release")), &out, nil); err != nil {
 		return fmt.Errorf("add %s to %s: %w", strings.Join(LustrateLines, ", "), LustrateFile, err)
 	}
 	switch strings.TrimSpace(out.String()) {
@@ -61,9 +63,9 @@ func EnsureLustrate(ctx context.Context, r Remote) error {
 
 func lustrateScript(file, osRelease string) string {
 	var b strings.Builder
-	b.WriteString(refuseOn(osRelease) + "\nset -e\nf=" + shellQuote(file) + "\n")
+	b.WriteString(refuseOn(osRelease) + "\nset -e\nf=" + remote.Quote(file) + "\n")
 	for _, l := range LustrateLines {
-		q := shellQuote(l)
+		q := remote.Quote(l)
 		fmt.Fprintf(&b, `grep -qxF -- %s "$f" 2>/dev/null || { if [ -s "$f" ] && [ -n "$(tail -c 1 -- "$f")" ]; then echo >> "$f"; fi; printf '%%s\n' %s >> "$f"; }`+"\n", q, q)
 	}
 	b.WriteString("echo ok\n")

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"bootstrap/remote"
 )
 
 // Remote is what a Job needs from an SSH connection (remote.Client has it).
@@ -135,21 +137,13 @@ func (j Job) validate() error {
 	return nil
 }
 
-// shellQuote quotes s as one POSIX sh word: it is put in single quotes, and
-// each single quote inside is closed, written escaped (\') and reopened.
-// Nothing inside single quotes is special, so this is correct for every
-// string without NUL.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // run runs script on r after the prelude, under POSIX sh whatever the login
 // shell (and as one command if the remote layer prefixes sudo -n). The first
 // line names the step, so a command shown in a remote error is recognisable.
 // Errors are "<what>: <err>[: <last stderr line>]".
 func (j Job) run(ctx context.Context, r Remote, what, script string, stdout io.Writer) error {
 	stderr := &tailBuffer{max: 2048}
-	cmd := "sh -c " + shellQuote("# bootstrap: "+what+"\n"+j.prelude()+script)
+	cmd := "sh -c " + remote.Quote("# bootstrap: "+what+"\n"+j.prelude()+script)
 	if err := r.Run(ctx, cmd, stdout, stderr); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
@@ -175,7 +169,7 @@ func (e *remoteError) Unwrap() error { return e.err }
 // prelude defines $d and $w and the shell functions alive and state, shared
 // by every remote command.
 func (j Job) prelude() string {
-	return "d=" + shellQuote(j.dir()) + `
+	return "d=" + remote.Quote(j.dir()) + `
 w="$d/infect-wrapper.sh"
 alive() { # is pid $1 our wrapper? (PID reuse; a zombie has an empty cmdline)
 	case $1 in ''|*[!0-9]*) return 1 ;; esac
@@ -256,7 +250,7 @@ func (j Job) wrapper() []byte {
 	b.WriteString(`#!/bin/sh
 # Written by bootstrap before each start; runs nixos-infect detached from the
 # SSH session. Output goes to infect.log (redirected by the launcher).
-d=` + shellQuote(j.dir()) + `
+d=` + remote.Quote(j.dir()) + `
 echo $$ >"$d/infect.pid.tmp" && mv -f "$d/infect.pid.tmp" "$d/infect.pid" || exit 125
 finish() {
 	echo "bootstrap: nixos-infect finished with status $1 at $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
@@ -269,10 +263,10 @@ finish() {
 trap : TERM
 `)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(env[k]))
+		fmt.Fprintf(&b, "export %s=%s\n", k, remote.Quote(env[k]))
 	}
 	if j.WorkDir != "" {
-		fmt.Fprintf(&b, "cd %s || finish 1\n", shellQuote(j.WorkDir))
+		fmt.Fprintf(&b, "cd %s || finish 1\n", remote.Quote(j.WorkDir))
 	}
 	b.WriteString(`echo "bootstrap: starting nixos-infect in $(pwd) at $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
 bash "$d/nixos-infect"

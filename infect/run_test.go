@@ -496,38 +496,6 @@ func TestJobValidate(t *testing.T) {
 	}
 }
 
-func TestShellQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", "''"},
-		{"abc", "'abc'"},
-		{"a b", "'a b'"},
-		{"it's", `'it'\''s'`},
-		{"'", `''\'''`},
-		{"''", `''\'''\'''`},
-		{`$HOME`, `'$HOME'`},
-		{`a\b`, `'a\b'`},
-	}
-	for _, tt := range tests {
-		if got := shellQuote(tt.in); got != tt.want {
-			t.Errorf("shellQuote(%q): got %s, want %s", tt.in, got, tt.want)
-		}
-	}
-	// Round trip through a real shell.
-	for _, s := range []string{
-		"", " ", "a b", "'", "''", `"`, `\`, `\'`, "$HOME", "${HOME}", "$(echo x)", "`echo x`",
-		"*", "?", "[a]", "~", "~root", "-n", "-e", "!", "#x", "a;b", "a&b", "a|b", "a>b", "<",
-		"new\nline", "tab\t", "\r", "é ü 日本", weird, "\x01\x7f",
-	} {
-		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
-		if err != nil {
-			t.Fatalf("sh with %q: %v", s, err)
-		}
-		if string(out) != s {
-			t.Errorf("round trip: got %q, want %q", out, s)
-		}
-	}
-}
-
 func TestParseState(t *testing.T) {
 	tests := []struct {
 		out     string

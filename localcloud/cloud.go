@@ -1,4 +1,6 @@
-// Package localcloud is a fake Scaleway API for tests and demos: an in-memory
+// Package localcloud is a fake Scaleway API for the demo and the tests, a
+// part of the product like its VM runner (localcloud/qemu) and the
+// nixos-infect stand-in (localcloud/standin): an in-memory
 // implementation of the few instance, marketplace and block endpoints that
 // provider/scaleway uses, answering with the real JSON shapes and error bodies
 // so that the real scaleway-sdk-go talks to it through scw.WithAPIURL.
@@ -39,6 +41,9 @@
 //	POST   /_localcloud/faults     add a Fault, e.g. {"kind":"status","status":429,"method":"GET","count":8}
 //	DELETE /_localcloud/faults     clear faults and release stuck boots (Cloud.ClearFaults)
 //	POST   /_localcloud/release    release servers stuck in "starting" (Cloud.ReleaseStuck)
+//
+// It imports nothing from e2e/ (the suites use it, not the reverse) and
+// nothing of bootstrap's pipeline or providers.
 package localcloud
 
 import (

@@ -132,7 +132,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		conn, err := dialOnce(ctx, cfg, hk, &hostKeyErr)
 		if err == nil {
 			if hk.source != sourceKnownHosts && hk.policy.KnownHosts != "" {
-				if err := pinHostKey(hk.policy.KnownHosts, addr, hk.accepted); err != nil {
+				if err := PinHostKey(hk.policy.KnownHosts, addr, hk.accepted); err != nil {
 					conn.Close()
 					return nil, fmt.Errorf("ssh %s: %w", addr, err)
 				}

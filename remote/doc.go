@@ -6,4 +6,8 @@
 // *UnreachableError (gave up waiting, unwraps to ctx.Err() and the last
 // network error), *ExitError (command failed) and ErrConnectionLost (the
 // connection dropped mid-command, e.g. on reboot).
+//
+// It also owns what SSH itself defines: shell quoting for command lines
+// (Quote) and known_hosts lines (PinHostKey). A leaf: it imports nothing of
+// this module.
 package remote

@@ -221,9 +221,10 @@ func lookupKnownHosts(file, hostname string, remote net.Addr, key ssh.PublicKey)
 	}
 }
 
-// pinHostKey appends an OpenSSH known_hosts line for addr ("host:port") to
-// file, creating it with mode 0600. The directory must already exist.
-func pinHostKey(file, addr string, key ssh.PublicKey) error {
+// PinHostKey appends an OpenSSH known_hosts line for addr ("host:port") to
+// file, creating it with mode 0600, on a line of its own even when the
+// file lacks a final newline. The directory must already exist.
+func PinHostKey(file, addr string, key ssh.PublicKey) error {
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("pin host key: %w", err)

@@ -59,3 +59,18 @@ func TestQuoteNested(t *testing.T) {
 		}
 	}
 }
+
+// Every string without NUL survives a real shell as one word.
+func TestQuoteRoundTrip(t *testing.T) {
+	for _, s := range []string{
+		"", " ", "a b", "'", "''", `"`, `\`, `\'`, "$HOME", "${HOME}", "$(echo x)", "`echo x`",
+		"*", "?", "[a]", "~", "~root", "-n", "-e", "!", "#x", "a;b", "a&b", "a|b", "a>b", "<",
+		"new\nline", "tab\t", "\r", "é ü 日本", "\x01\x7f",
+		`it's "quoted" $HOME ${X} $(false) ` + "`id`" + ` \ \\ ; & | * ? ~ ! # 'x'  two  spaces`,
+	} {
+		out, err := exec.Command("sh", "-c", "printf %s "+Quote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("round trip of %q: got %q, %v", s, out, err)
+		}
+	}
+}

@@ -86,14 +86,24 @@ func (s Store) Meta(host string) (map[string]Meta, error) {
 		return map[string]Meta{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", s.rel(path), err)
+		return nil, &MetaError{Path: s.rel(path), Err: fmt.Errorf("read %s: %w", s.rel(path), err)}
 	}
 	m, err := parseMeta(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.rel(path), err)
+		return nil, &MetaError{Path: s.rel(path), Err: fmt.Errorf("%s: %w", s.rel(path), err)}
 	}
 	return m, nil
 }
+
+// MetaError is a secrets.yaml that cannot be read or is wrong: the
+// operator's to fix.
+type MetaError struct {
+	Path string // relative to the workspace
+	Err  error  // names Path
+}
+
+func (e *MetaError) Error() string { return e.Err.Error() }
+func (e *MetaError) Unwrap() error { return e.Err }
 
 func parseMeta(data []byte) (map[string]Meta, error) {
 	var raw map[string]metaEntry
@@ -144,4 +154,54 @@ func Orphans(meta map[string]Meta, keys []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Listing is what `secrets list` shows of a host (and prints as JSON):
+// keys, sizes, owners and recipients, never values.
+type Listing struct {
+	Host       string   `json:"host"`
+	Secrets    []Listed `json:"secrets"`
+	Recipients []string `json:"recipients"`
+	// RecipientsError says why recipients.txt could not be read, if so.
+	RecipientsError string `json:"recipients_error,omitempty"`
+	// Orphans are secrets.yaml entries with no secret (ignored by push).
+	Orphans []string `json:"orphans,omitempty"`
+}
+
+// Listed is one secret of a Listing: its file and where it goes on the host.
+type Listed struct {
+	Entry
+	Owner string `json:"owner"`
+	Group string `json:"group"`
+	Mode  string `json:"mode"`
+}
+
+// Listing lists host's secrets with their owners and modes, and the
+// workspace's recipients; it decrypts nothing.
+func (s Store) Listing(host string) (Listing, error) {
+	entries, err := s.List(host)
+	if err != nil {
+		return Listing{}, err
+	}
+	meta, err := s.Meta(host)
+	if err != nil {
+		return Listing{}, err
+	}
+	l := Listing{Host: host, Secrets: []Listed{}, Recipients: []string{}}
+	if _, display, err := s.Recipients(); err != nil {
+		l.RecipientsError = err.Error()
+	} else {
+		l.Recipients = display
+	}
+	var keys []string
+	for _, e := range entries {
+		m, ok := meta[e.Key]
+		if !ok {
+			m = DefaultMeta
+		}
+		l.Secrets = append(l.Secrets, Listed{Entry: e, Owner: m.Owner, Group: m.Group, Mode: fmt.Sprintf("%04o", uint32(m.Mode))})
+		keys = append(keys, e.Key)
+	}
+	l.Orphans = Orphans(meta, keys)
+	return l, nil
 }

@@ -17,6 +17,10 @@
 //	systemd.services.app.serviceConfig.LoadCredential = [ "db:/var/lib/bootstrap/secrets/db-password" ];
 //	# the service reads $CREDENTIALS_DIRECTORY/db
 //	systemd.services.app.serviceConfig.EnvironmentFile = "/var/lib/bootstrap/secrets/app.env";
+//
+// It owns the sequence decrypt, then push (Store.Decrypt, Decrypted.Push),
+// which the pipeline, deploy and the secrets verb all use. A leaf: it
+// imports remote and workspace only.
 package secrets
 
 import (
@@ -428,6 +432,32 @@ func (s Store) Delete(host, key string) error {
 			return fmt.Errorf("no secret %s for %s (%s): %w", key, host, s.rel(path), fs.ErrNotExist)
 		}
 		return fmt.Errorf("remove secret %s of %s: %w", key, host, err)
+	}
+	return nil
+}
+
+// Copy gives host to the secrets of host from, ciphertexts and
+// secrets.yaml as they are (they are encrypted to the workspace, not to a
+// host).
+func (s Store) Copy(from, to string) error {
+	keys, err := s.keys(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir(to), 0o755); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		data, err := os.ReadFile(s.Path(from, k))
+		if err != nil {
+			return err
+		}
+		if err := workspace.WriteFileAtomic(s.Path(to, k), data, 0o644); err != nil {
+			return err
+		}
+	}
+	if data, err := os.ReadFile(s.MetaPath(from)); err == nil {
+		return workspace.WriteFileAtomic(s.MetaPath(to), data, 0o644)
 	}
 	return nil
 }

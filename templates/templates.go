@@ -12,6 +12,8 @@
 // release and nixos-unstable: they only use options that exist, un-renamed,
 // over that whole range, except where the channel decides (see
 // bootstrap.nix.tmpl and the cut-offs in the package tests).
+//
+// A leaf: it imports channel only.
 package templates
 
 import (

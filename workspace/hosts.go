@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"bootstrap/remote"
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -57,15 +59,7 @@ func (w *Workspace) PinHostKey(host string, port int, key ssh.PublicKey) error {
 	if err := w.ForgetHost(host, port); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(w.KnownHosts(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("pin host key of %s: %w", host, err)
-	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, knownhosts.Line([]string{knownHostsName(host, port)}, key)); err != nil {
-		return fmt.Errorf("pin host key of %s: %w", host, err)
-	}
-	return f.Close()
+	return remote.PinHostKey(w.KnownHosts(), knownHostsName(host, port), key)
 }
 
 // ForgetHost removes the known_hosts entries of host:port, e.g. after the

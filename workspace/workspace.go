@@ -7,6 +7,10 @@
 //	hosts/NAME/{host.nix,configuration.nix,bootstrap.nix,hardware-configuration.nix}
 //	hosts/NAME/state.json
 //	hosts/NAME/bootstrap.log
+//
+// What is in a host's state.json is package bootstrap's; workspace only
+// writes files, atomically (WriteFileAtomic). A leaf: it imports remote
+// (for known_hosts lines) only.
 package workspace
 
 import (
@@ -176,16 +180,17 @@ func (w *Workspace) Hosts() ([]string, error) {
 	return names, nil
 }
 
-// ReadJSON decodes hosts/NAME/file into v; a missing file is fs.ErrNotExist.
-func (w *Workspace) ReadJSON(name, file string, v any) error {
-	data, err := os.ReadFile(w.HostFile(name, file))
+// OpenLog opens hosts/NAME/bootstrap.log for appending. It holds what
+// hosts print, so it is readable by the owner only.
+func (w *Workspace) OpenLog(name string) (*os.File, error) {
+	if err := os.MkdirAll(w.HostDir(name), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", w.HostDir(name), err)
+	}
+	f, err := os.OpenFile(w.HostFile(name, "bootstrap.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("open log: %w", err)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("parse %s: %w", w.Rel(w.HostFile(name, file)), err)
-	}
-	return nil
+	return f, nil
 }
 
 // WriteJSON atomically writes v as indented JSON to hosts/NAME/file.

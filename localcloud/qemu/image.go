@@ -7,7 +7,8 @@
 // address of the host. The guest network is qemu user networking with restrict=on: the guest
 // can reach nothing but its forwarded port, so VMs never send traffic off the machine.
 //
-// It imports nothing from bootstrap's pipeline, providers or tests.
+// It imports nothing of this module: nothing from bootstrap's pipeline,
+// providers, or e2e/.
 package qemu
 
 import (

@@ -4,6 +4,11 @@
 // handed to the caller the moment it exists, creates are never blindly
 // retried (a create whose answer was lost is found again by its tags), and
 // Destroy removes everything recorded, idempotently.
+//
+// Cloud is this provider for the command line (its verb, destroy, clone
+// --to scaleway) and Machine for the pipeline; the ids live in its own
+// machine record (Record), which the pipeline stores unread. It imports
+// package provider and workspace, never bootstrap/ or cmd/.
 package scaleway
 
 import (

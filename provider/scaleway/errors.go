@@ -24,6 +24,9 @@ func (e *PartialError) Error() string {
 
 func (e *PartialError) Unwrap() error { return e.Err }
 
+// Billed says what exists and is billed.
+func (e *PartialError) Billed() string { return e.Resources.String() }
+
 // isNotFound reports a 404 from the API.
 func isNotFound(err error) bool {
 	var nf *scw.ResourceNotFoundError

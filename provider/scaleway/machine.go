@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"bootstrap/bootstrap"
+	"bootstrap/provider"
 	"bootstrap/workspace"
 )
 
@@ -30,31 +30,37 @@ type Machine struct {
 }
 
 // Step names the provisioning step.
-func (m *Machine) Step() string { return bootstrap.StepCreate }
+func (m *Machine) Step() string { return provider.StepCreate }
 
 // Starting describes what Provision is about to do, for the progress line.
-func (m *Machine) Starting(rec *bootstrap.Record) string {
-	if rec.Scaleway != nil && rec.Scaleway.ServerID != "" {
-		return fmt.Sprintf("checking server %s in %s", rec.Scaleway.ServerID, m.Spec.Zone)
+func (m *Machine) Starting(rec provider.Record) string {
+	if sr, ok, _ := LoadRecord(rec); ok && sr.ServerID != "" {
+		return fmt.Sprintf("checking server %s in %s", sr.ServerID, m.Spec.Zone)
 	}
 	return fmt.Sprintf("creating a %s server (%s) and a flexible IPv4 in %s, then waiting for it to run", m.Spec.CommercialType, m.Spec.ImageLabel, m.Spec.Zone)
 }
 
 // Provision creates the server or finds the one an earlier run created.
-func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save func() error) (bootstrap.Provisioned, error) {
-	var none bootstrap.Provisioned
-	if rec.Scaleway == nil {
-		rec.Scaleway = &bootstrap.ScalewayRecord{Zone: m.Spec.Zone, CommercialType: m.Spec.CommercialType, ImageLabel: m.Spec.ImageLabel, ProjectID: m.Spec.ProjectID}
+func (m *Machine) Provision(ctx context.Context, run *provider.Run) (provider.Provisioned, error) {
+	var none provider.Provisioned
+	sr, ok, err := LoadRecord(*run.Record)
+	if err != nil {
+		return none, err
 	}
-	sr := rec.Scaleway
-	for _, c := range [][3]string{{"zone", sr.Zone, m.Spec.Zone}, {"type", sr.CommercialType, m.Spec.CommercialType}, {"image", sr.ImageLabel, m.Spec.ImageLabel}} {
-		if c[1] != c[2] {
-			return none, &bootstrap.ConflictError{Name: rec.Name, Field: c[0], Recorded: c[1], Given: c[2]}
+	if !ok {
+		sr = &Record{Zone: m.Spec.Zone, CommercialType: m.Spec.CommercialType, ImageLabel: m.Spec.ImageLabel, ProjectID: m.Spec.ProjectID}
+		if err := run.Record.Encode(Kind, sr); err != nil {
+			return none, err
 		}
 	}
-	res := RecordResources(sr)
+	for _, c := range [][3]string{{"zone", sr.Zone, m.Spec.Zone}, {"type", sr.CommercialType, m.Spec.CommercialType}, {"image", sr.ImageLabel, m.Spec.ImageLabel}} {
+		if c[1] != c[2] {
+			return none, &provider.ConflictError{Name: m.Spec.Name, Field: c[0], Recorded: c[1], Given: c[2]}
+		}
+	}
+	res := sr.Resources()
 
-	if rec.Done(bootstrap.StepConnect) && res.ServerID != "" {
+	if run.Connected && res.ServerID != "" {
 		// Connected before: the host key is pinned. Only check it still exists.
 		found, err := m.Provider.Find(ctx, sr.Zone, m.Spec.WorkspaceID, m.Spec.Name)
 		if err != nil {
@@ -64,7 +70,7 @@ func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save fun
 			return none, fmt.Errorf("server %s of %s no longer exists: run bootstrap destroy %s, then create it again", res.ServerID, m.Spec.Name, m.Spec.Name)
 		}
 		m.forgetKey()
-		return bootstrap.Provisioned{Address: sr.IPAddress, Note: fmt.Sprintf("server %s exists (%s, %s) at %s", res.ServerID, sr.CommercialType, sr.Zone, sr.IPAddress)}, nil
+		return provider.Provisioned{Address: sr.IPAddress, Note: fmt.Sprintf("server %s exists (%s, %s) at %s", res.ServerID, sr.CommercialType, sr.Zone, sr.IPAddress)}, nil
 	}
 
 	key, err := m.hostKey()
@@ -74,8 +80,11 @@ func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save fun
 	spec := m.Spec
 	spec.HostKey = key
 	err = m.Provider.Create(ctx, spec, &res, func(r *Resources) error {
-		setRecord(sr, r)
-		return save()
+		sr.set(r)
+		if err := run.Record.Encode(Kind, sr); err != nil {
+			return err
+		}
+		return run.Save()
 	})
 	if err != nil {
 		return none, err
@@ -84,7 +93,7 @@ func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, save fun
 	if err != nil {
 		return none, err
 	}
-	return bootstrap.Provisioned{
+	return provider.Provisioned{
 		Address: res.IPAddress,
 		HostKey: pub,
 		Note:    fmt.Sprintf("server %s (%s, %s) running at %s", res.ServerID, sr.CommercialType, sr.Zone, res.IPAddress),
@@ -135,12 +144,39 @@ func (m *Machine) hostKey() (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// RecordResources is what the host's state records, for Create and Destroy.
-func RecordResources(sr *bootstrap.ScalewayRecord) Resources {
+// Kind names this provider's machine records.
+const Kind = "scaleway"
+
+// Record is what a Scaleway host's state.json keeps for this provider (as
+// its machine record): the settings it was created with and the ids of
+// everything created for it, written the moment each exists.
+type Record struct {
+	Zone           string   `json:"zone"`
+	CommercialType string   `json:"commercial_type"`
+	ImageLabel     string   `json:"image_label"`
+	ProjectID      string   `json:"project_id,omitempty"`
+	IPID           string   `json:"ip_id,omitempty"`
+	IPAddress      string   `json:"ip_address,omitempty"`
+	ServerID       string   `json:"server_id,omitempty"`
+	VolumeIDs      []string `json:"volume_ids,omitempty"`
+}
+
+// LoadRecord reads this provider's record out of a host's machine record;
+// ok is false when the host has none (nothing was created yet).
+func LoadRecord(m provider.Record) (rec *Record, ok bool, err error) {
+	rec = &Record{}
+	if ok, err = m.Decode(Kind, rec); !ok || err != nil {
+		return nil, ok, err
+	}
+	return rec, true, nil
+}
+
+// Resources is what the record holds, for Create and Destroy.
+func (sr *Record) Resources() Resources {
 	return Resources{Zone: sr.Zone, IPID: sr.IPID, IPAddress: sr.IPAddress, ServerID: sr.ServerID, VolumeIDs: append([]string(nil), sr.VolumeIDs...)}
 }
 
-func setRecord(sr *bootstrap.ScalewayRecord, r *Resources) {
+func (sr *Record) set(r *Resources) {
 	sr.IPID, sr.IPAddress, sr.ServerID = r.IPID, r.IPAddress, r.ServerID
 	sr.VolumeIDs = append([]string(nil), r.VolumeIDs...)
 	if r.Zone != "" {

@@ -67,6 +67,25 @@ func (r Resources) String() string {
 	return strings.Join(parts, ", ") + " in " + r.Zone
 }
 
+// merge adds what a tag lookup found to what r (a record) holds.
+func (r Resources) merge(found Resources) Resources {
+	if r.Zone == "" {
+		r.Zone = found.Zone
+	}
+	if r.IPID == "" {
+		r.IPID, r.IPAddress = found.IPID, found.IPAddress
+	}
+	if r.ServerID == "" {
+		r.ServerID = found.ServerID
+	}
+	for _, v := range found.VolumeIDs {
+		if !slices.Contains(r.VolumeIDs, v) {
+			r.VolumeIDs = append(r.VolumeIDs, v)
+		}
+	}
+	return r
+}
+
 // Provider creates and destroys instances with the Scaleway SDK.
 type Provider struct {
 	instance *instance.API

@@ -1,5 +1,6 @@
 // Package ssh is the provider of machines that already exist: the operator
-// names a host reachable over SSH and nothing is created.
+// names a host reachable over SSH and nothing is created. It keeps no record.
+// It imports package provider only.
 package ssh
 
 import (
@@ -7,7 +8,7 @@ import (
 	"fmt"
 	"net"
 
-	"bootstrap/bootstrap"
+	"bootstrap/provider"
 )
 
 // Machine is an existing host.
@@ -20,14 +21,14 @@ type Machine struct {
 }
 
 // Step names the provisioning step.
-func (m *Machine) Step() string { return bootstrap.StepResolve }
+func (m *Machine) Step() string { return provider.StepResolve }
 
 // Provision checks that the host name resolves, so a typo fails at once
 // instead of after the connect timeout. The address stays as given: it is
 // what known_hosts pins and what OpenSSH will be told.
-func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, _ func() error) (bootstrap.Provisioned, error) {
+func (m *Machine) Provision(ctx context.Context, _ *provider.Run) (provider.Provisioned, error) {
 	if ip := net.ParseIP(m.Host); ip != nil {
-		return bootstrap.Provisioned{Address: m.Host, Note: "existing host " + m.Host}, nil
+		return provider.Provisioned{Address: m.Host, Note: "existing host " + m.Host}, nil
 	}
 	var r interface {
 		LookupHost(ctx context.Context, host string) ([]string, error)
@@ -37,9 +38,9 @@ func (m *Machine) Provision(ctx context.Context, rec *bootstrap.Record, _ func()
 	}
 	addrs, err := r.LookupHost(ctx, m.Host)
 	if err != nil {
-		return bootstrap.Provisioned{}, &ResolveError{Host: m.Host, Err: err}
+		return provider.Provisioned{}, &ResolveError{Host: m.Host, Err: err}
 	}
-	return bootstrap.Provisioned{Address: m.Host, Note: fmt.Sprintf("existing host %s (%v)", m.Host, addrs)}, nil
+	return provider.Provisioned{Address: m.Host, Note: fmt.Sprintf("existing host %s (%v)", m.Host, addrs)}, nil
 }
 
 // ResolveError is a host name that does not resolve.

@@ -9,7 +9,10 @@
 // is filled from the operator's cache or the project's shared fixture when
 // either has the pinned bytes, else the tool downloads it.
 //
-// Usage: go run ./e2e/demo [-bootstrap bin/bootstrap] [-workspace DIR] [-keep]
+// Usage: go run ./localcloud/demo [-bootstrap bin/bootstrap] [-workspace DIR] [-keep]
+//
+// It imports localcloud, its qemu runner and nixos.org stand-in, and infect for the pin;
+// nothing from e2e/.
 package main
 
 import (

@@ -1,0 +1,103 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"bootstrap/remote"
+	"bootstrap/workspace"
+)
+
+// A host of the workspace after its bootstrap: what push, generations,
+// rollback, secrets push and clone act on.
+
+// NotReadyError is a workspace host that cannot be acted on: the workspace
+// does not have it, or its bootstrap has not got far enough. Nothing was
+// contacted.
+type NotReadyError struct {
+	Name   string
+	Reason string // the whole message
+}
+
+func (e *NotReadyError) Error() string { return e.Reason }
+
+// LoadHost loads the record of a host the workspace bootstrapped at least
+// through step (StepReboot: it runs NixOS and the deploy key logs in;
+// StepCapture: all the way, its files are in the workspace). Anything else
+// is a *NotReadyError.
+func LoadHost(ws *workspace.Workspace, name, step string) (*Record, error) {
+	if err := workspace.ValidName(name); err != nil {
+		return nil, &NotReadyError{Name: name, Reason: err.Error()}
+	}
+	rec, ok, err := LoadRecord(ws, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &NotReadyError{Name: name, Reason: fmt.Sprintf("no host %s in workspace %s (no %s): bootstrap it first", name, ws.Dir, ws.Rel(ws.HostFile(name, "state.json")))}
+	}
+	if !rec.Done(step) || rec.Address == "" {
+		return nil, &NotReadyError{Name: name, Reason: fmt.Sprintf("%s has not finished bootstrapping (%s): run its bootstrap again to resume", name, rec.Where())}
+	}
+	return rec, nil
+}
+
+// Where says where a host stands: ready, or the last step and how it ended.
+func (r *Record) Where() string {
+	if r.Complete() {
+		return "ready"
+	}
+	step, sr := r.Last()
+	if sr == nil {
+		return "new"
+	}
+	switch sr.Status {
+	case StatusRunning:
+		return step + " interrupted"
+	case StatusFailed:
+		return step + " failed"
+	}
+	return step + " " + sr.Status
+}
+
+// DialHost connects to a host the workspace bootstrapped: root, the deploy
+// key alone, and the host key pinned in the workspace's known_hosts alone.
+func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remote.Client, error) {
+	deploy, err := ws.LoadDeployKey()
+	if err != nil {
+		return nil, err
+	}
+	port := rec.Port
+	if port == 0 {
+		port = 22
+	}
+	return remote.Dial(ctx, remote.Config{
+		Host:     rec.Address,
+		Port:     port,
+		User:     "root",
+		Keys:     []remote.Key{{Name: ws.Rel(deploy.Path), Signer: deploy.Signer}},
+		HostKeys: &remote.HostKeys{KnownHosts: ws.KnownHosts()},
+	})
+}
+
+// HostKeyFile is the file in the host's directory that holds the host key
+// generated for a cloud machine until the first connection pinned it.
+const HostKeyFile = "ssh_host_ed25519_key"
+
+// Forget drops a host's record and pinned key (after its machine was
+// destroyed: the address may be reused); its .nix files and log stay.
+func Forget(ws *workspace.Workspace, rec *Record) error {
+	if rec.Address != "" {
+		if err := ws.ForgetHost(rec.Address, rec.Port); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"state.json", HostKeyFile} {
+		if err := os.Remove(ws.HostFile(rec.Name, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"bootstrap/bootstrap"
+	"bootstrap/provider"
+	"bootstrap/provider/scaleway"
+	"bootstrap/workspace"
+)
+
+// clouds are the providers that create machines: each gets its verb
+// (bootstrap NAME), and destroy and clone --to serve them by name.
+var clouds = []provider.Cloud{
+	scaleway.Cloud{},
+}
+
+// cloudNamed is the cloud of that name, or nil.
+func cloudNamed(name string) provider.Cloud {
+	for _, c := range clouds {
+		if c.Name() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// settingFlags binds a string flag for each setting of the clouds
+// (selected by keep; clouds that share a setting share its flag) into
+// values, by setting name.
+func settingFlags(f *pflag.FlagSet, values map[string]*string, keep func(provider.Setting) bool, usage func(provider.Cloud, provider.Setting) (def, text string)) {
+	for _, c := range clouds {
+		for _, s := range c.Settings() {
+			if _, done := values[s.Name]; done || !keep(s) {
+				continue
+			}
+			def, text := usage(c, s)
+			values[s.Name] = f.String(s.Name, def, text)
+		}
+	}
+}
+
+// settingsOf reads the flag values of c's settings.
+func settingsOf(c provider.Cloud, values map[string]*string) map[string]string {
+	out := map[string]string{}
+	for _, s := range c.Settings() {
+		if v, ok := values[s.Name]; ok {
+			out[s.Name] = *v
+		}
+	}
+	return out
+}
+
+// CloudOptions are the inputs of a cloud's verb (bootstrap scaleway).
+type CloudOptions struct {
+	pipelineOptions
+	cloud    provider.Cloud
+	Settings map[string]string
+
+	global *globalOptions
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newCloudCmd(g *globalOptions, c provider.Cloud) *cobra.Command {
+	o := &CloudOptions{cloud: c, global: g}
+	values := map[string]*string{}
+	help := c.Help()
+	cmd := &cobra.Command{
+		Use:     help.Use,
+		Short:   help.Short,
+		Long:    help.Long,
+		Example: help.Example,
+		Args:    cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return applySettings(cmd, g)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			o.Settings = settingsOf(c, values)
+			o.stdin, o.stdout, o.stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			opts, err := o.resolve(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			opts.Stdout = o.stdout
+			ws, err := workspace.Open(o.global.Workspace)
+			if err != nil {
+				return err
+			}
+			return runCloudPipeline(cmd.Context(), o, ws, opts)
+		},
+	}
+	o.bind(cmd)
+	settingFlags(cmd.Flags(), values, func(provider.Setting) bool { return true }, func(_ provider.Cloud, s provider.Setting) (string, string) {
+		return s.Default, s.Usage
+	})
+	return cmd
+}
+
+// runCloudPipeline orders the machine, checks the order against the cloud
+// and confirms it (unless an earlier run created the machine), then runs
+// the pipeline on it (also used by clone).
+func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
+	opts.Provider = o.cloud.Name()
+	opts.User, opts.Port = "root", 22 // cloud-init installs the deploy key for root
+	var prior provider.Record
+	if rec, existed, err := bootstrap.LoadRecord(ws, opts.Name); err != nil {
+		return err
+	} else if existed {
+		prior = rec.Machine
+	}
+	order, err := o.cloud.Order(opts.Name, o.Settings, prior)
+	if err != nil {
+		return err
+	}
+	if o.DryRun {
+		fmt.Fprint(o.stdout, order.Plan())
+		return bootstrap.Plan(o.stdout, ws, opts)
+	}
+	id, err := ws.ID()
+	if err != nil {
+		return err
+	}
+	deploy, err := ws.EnsureDeployKey()
+	if err != nil {
+		return err
+	}
+	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: ws.HostFile(opts.Name, bootstrap.HostKeyFile)}
+	// Everything checkable is checked before anything billable exists.
+	if bill := order.Bill(); bill != "" {
+		if err := order.Check(ctx, owner); err != nil {
+			return err
+		}
+		if err := confirm(o.stdin, o.stderr, o.Yes, bill); err != nil {
+			return err
+		}
+	}
+	// Only the deploy key logs in on a fresh instance (cloud-init put it there).
+	keys, closer, err := loadKeys(o.Identities, o.Agent, o.stderr, len(o.Identities) == 0 && !o.Agent)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	opts.Keys = keys
+	return bootstrap.Bootstrap(ctx, ws, opts, order.Machine(owner))
+}
+
+// cloudNames lists the clouds for messages: "scaleway".
+func cloudNames() string {
+	var names []string
+	for _, c := range clouds {
+		names = append(names, c.Name())
+	}
+	return strings.Join(names, " or ")
+}

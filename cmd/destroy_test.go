@@ -1,0 +1,121 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"bootstrap/localcloud"
+	"bootstrap/provider/scaleway"
+	"bootstrap/workspace"
+)
+
+const (
+	testCloudToken   = "5d1e6b7c-0c7a-4c56-9d1e-2f5b1f3e9a10"
+	testCloudProject = "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d"
+)
+
+// cloudEnv points the scw credentials at a local cloud, as the scw CLI is
+// pointed: SCW_* variables and no config file.
+func cloudEnv(t *testing.T) *localcloud.Cloud {
+	t.Helper()
+	secretsEnv(t)
+	cloud := localcloud.New(localcloud.Options{Token: testCloudToken})
+	srv := httptest.NewServer(cloud.Handler())
+	t.Cleanup(func() { srv.Close(); cloud.Close() })
+	for k, v := range map[string]string{
+		"SCW_API_URL": srv.URL, "SCW_ACCESS_KEY": "SCWABCDEFGHIJKLMNOPQ", "SCW_SECRET_KEY": testCloudToken,
+		"SCW_DEFAULT_PROJECT_ID": testCloudProject, "SCW_DEFAULT_ZONE": "fr-par-1",
+		"SCW_CONFIG_PATH": filepath.Join(t.TempDir(), "none.yaml"), "SCW_PROFILE": "", "BOOTSTRAP_PROFILE": "", "BOOTSTRAP_YES": "",
+	} {
+		t.Setenv(k, v)
+	}
+	return cloud
+}
+
+// A host recorded by a bootstrap of state version 1 (the provider's ids in
+// a top-level "scaleway" block) is still destroyed, and forgotten.
+func TestDestroyVersion1Record(t *testing.T) {
+	cloud := cloudEnv(t)
+	dir := t.TempDir()
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ws.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy, err := ws.EnsureDeployKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile, err := scaleway.LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := scaleway.NewClient(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := scaleway.New(client)
+	prov.PollMin, prov.PollMax = 5*time.Millisecond, 20*time.Millisecond
+	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res scaleway.Resources
+	spec := scaleway.Spec{Name: "web-1", Zone: "fr-par-1", CommercialType: "DEV1-S", ImageLabel: "ubuntu_noble",
+		WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKey: hostKey}
+	if err := prov.Create(context.Background(), spec, &res, func(*scaleway.Resources) error { return nil }); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	v1 := fmt.Sprintf(`{
+  "version": 1,
+  "name": "web-1",
+  "provider": "scaleway",
+  "user": "root",
+  "address": %q,
+  "port": 22,
+  "channel": "nixos-24.11",
+  "steps": {"create": {"status": "done", "started_at": "2025-01-02T03:04:05Z"}},
+  "scaleway": {"zone": "fr-par-1", "commercial_type": "DEV1-S", "image_label": "ubuntu_noble",
+    "ip_id": %q, "ip_address": %q, "server_id": %q, "volume_ids": [%q]},
+  "created_at": "2025-01-02T03:04:05Z",
+  "updated_at": "2025-01-02T03:04:05Z"
+}
+`, res.IPAddress, res.IPID, res.IPAddress, res.ServerID, res.VolumeIDs[0])
+	if err := ws.WriteHostFile("web-1", "state.json", []byte(v1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	root := NewRoot()
+	var out, errOut bytes.Buffer
+	root.SetArgs([]string{"-w", dir, "destroy", "web-1", "--yes"})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("destroy: got %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if want := "destroyed web-1: server " + res.ServerID; !strings.Contains(out.String(), want) {
+		t.Errorf("got output %q, want it to say %q", out.String(), want)
+	}
+	if inv := cloud.Resources(); !inv.Empty() {
+		t.Errorf("got %s left in the cloud, want nothing", inv)
+	}
+	if _, err := os.Stat(ws.HostFile("web-1", "state.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got state.json still there (%v), want it forgotten", err)
+	}
+}

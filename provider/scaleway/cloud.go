@@ -1,0 +1,205 @@
+package scaleway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"strings"
+
+	"github.com/scaleway/scaleway-sdk-go/scw"
+
+	"bootstrap/provider"
+)
+
+// Cloud is Scaleway for the command line: the verb `bootstrap scaleway`,
+// destroy and clone --to scaleway.
+type Cloud struct{}
+
+// Name is the verb and the Kind of the records.
+func (Cloud) Name() string { return Kind }
+
+// Help describes the verb.
+func (Cloud) Help() provider.Help {
+	return provider.Help{
+		Use:   "scaleway NAME",
+		Short: "Create a Scaleway instance and turn it into NixOS",
+		Long: `Create a Scaleway instance (a flexible IPv4, a server with an SBS root volume) and
+run the bootstrap pipeline on it. Credentials are read the way the scw CLI reads them:
+the scw config file (active profile, or --profile), then SCW_ACCESS_KEY, SCW_SECRET_KEY,
+SCW_DEFAULT_PROJECT_ID, SCW_DEFAULT_ZONE, SCW_API_URL. Every id is recorded in
+hosts/NAME/state.json the moment it exists; bootstrap destroy NAME removes them.`,
+		Example: `  bootstrap scaleway web-1 --channel nixos-24.11 --host-nix ./host.nix --type DEV1-S --zone fr-par-1
+  bootstrap scaleway web-2 --channel nixos-20.09 --image debian_bookworm --yes`,
+	}
+}
+
+// The settings' names.
+const (
+	setType    = "type"
+	setZone    = "zone"
+	setImage   = "image"
+	setProject = "project"
+	setProfile = "profile"
+)
+
+// Settings are the flags of the verb.
+func (Cloud) Settings() []provider.Setting {
+	return []provider.Setting{
+		{Name: setType, Default: "DEV1-S", Usage: "commercial type", CloneUsage: "commercial type (default: the source's, else DEV1-S)"},
+		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1)", CloneUsage: "zone (default: the source's)"},
+		{Name: setImage, Default: "ubuntu_noble", Usage: "marketplace image label: ubuntu_noble, ubuntu_jammy, debian_bookworm...", CloneUsage: "image label (default: the source's, else ubuntu_noble)"},
+		{Name: setProject, Usage: "project id (default: the scw profile's)", CloneUsage: "project id"},
+		{Name: setProfile, Usage: "scw config profile (default: the active one)", CloneUsage: "scw config profile", Destroy: true},
+	}
+}
+
+// setting is a setting's value, or its default.
+func setting(settings map[string]string, name string) string {
+	if v := settings[name]; v != "" {
+		return v
+	}
+	for _, s := range (Cloud{}).Settings() {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
+// client loads credentials like scw (zone, when set, overrides the
+// profile's) and builds the provider on the retrying client.
+func client(profileName, zone string) (*Provider, *scw.Profile, error) {
+	profile, err := LoadConfig(profileName)
+	if err != nil {
+		return nil, nil, &provider.ConfigError{Err: err}
+	}
+	if zone != "" {
+		if _, err := scw.ParseZone(zone); err != nil || !scw.Zone(zone).Exists() {
+			var zs []string
+			for _, z := range scw.AllZones {
+				zs = append(zs, z.String())
+			}
+			return nil, nil, &provider.ConfigError{Err: fmt.Errorf("unknown zone %q: use one of %s", zone, strings.Join(zs, ", "))}
+		}
+		profile.DefaultZone = &zone
+	}
+	c, err := NewClient(profile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scaleway client: %w", err)
+	}
+	return New(c), profile, nil
+}
+
+// Order settles the instance to create; a resumed host stays in the zone
+// it was created in unless a zone is given.
+func (Cloud) Order(name string, settings map[string]string, prior provider.Record) (provider.Order, error) {
+	made, _, err := LoadRecord(prior)
+	if err != nil {
+		return nil, err
+	}
+	prov, profile, err := client(settings[setProfile], settings[setZone])
+	if err != nil {
+		return nil, err
+	}
+	spec := Spec{
+		Name:           name,
+		Zone:           *profile.DefaultZone,
+		CommercialType: strings.ToUpper(setting(settings, setType)),
+		ImageLabel:     setting(settings, setImage),
+		ProjectID:      settings[setProject],
+	}
+	if spec.ProjectID == "" && profile.DefaultProjectID != nil {
+		spec.ProjectID = *profile.DefaultProjectID
+	}
+	if made != nil && settings[setZone] == "" {
+		spec.Zone = made.Zone // resume where it was created
+	}
+	return &order{prov: prov, spec: spec, created: made != nil && made.ServerID != ""}, nil
+}
+
+type order struct {
+	prov    *Provider
+	spec    Spec
+	created bool
+}
+
+func (o *order) Plan() string {
+	return fmt.Sprintf("0. create     %s %s from image %s in %s (project %s): a flexible IPv4, the server, its SBS root volume;\n"+
+		"              cloud-init user data with the deploy key and an ed25519 host key generated here (pinned before the first connection)\n",
+		"Scaleway", o.spec.CommercialType, o.spec.ImageLabel, o.spec.Zone, o.spec.ProjectID)
+}
+
+func (o *order) Bill() string {
+	if o.created {
+		return ""
+	}
+	return fmt.Sprintf("creates a %s server (%s) and a flexible IPv4 in %s, billed until bootstrap destroy %s", o.spec.CommercialType, o.spec.ImageLabel, o.spec.Zone, o.spec.Name)
+}
+
+// Check validates the spec against the API; the real host key is made by
+// the machine, validation only needs one.
+func (o *order) Check(ctx context.Context, owner provider.Owner) error {
+	spec := o.owned(owner)
+	var err error
+	if _, spec.HostKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		return err
+	}
+	if err := o.prov.Validate(ctx, spec); err != nil {
+		return &provider.ConfigError{Err: err}
+	}
+	return nil
+}
+
+func (o *order) Machine(owner provider.Owner) provider.Machine {
+	return &Machine{Provider: o.prov, Spec: o.owned(owner), KeyFile: owner.HostKeyFile}
+}
+
+func (o *order) owned(owner provider.Owner) Spec {
+	spec := o.spec
+	spec.WorkspaceID, spec.DeployKey = owner.WorkspaceID, owner.DeployKey
+	return spec
+}
+
+// SettingsOf are the type, zone, image and project rec's server was
+// created with.
+func (Cloud) SettingsOf(rec provider.Record) (map[string]string, error) {
+	made, ok, err := LoadRecord(rec)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return map[string]string{setType: made.CommercialType, setZone: made.Zone, setImage: made.ImageLabel, setProject: made.ProjectID}, nil
+}
+
+// Destroy deletes what the record holds plus what carries the host's tags
+// (a run may have died between a create and its save).
+func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider.Record, settings map[string]string, confirm func(what string) error) (provider.Destroyed, error) {
+	made, ok, err := LoadRecord(rec)
+	if err != nil {
+		return provider.Destroyed{}, err
+	}
+	if !ok {
+		return provider.Destroyed{}, fmt.Errorf("%s has no scaleway record", name)
+	}
+	gone := provider.Destroyed{Where: made.Zone}
+	prov, _, err := client(settings[setProfile], made.Zone)
+	if err != nil {
+		return gone, err
+	}
+	found, err := prov.Find(ctx, made.Zone, workspaceID, name)
+	if err != nil {
+		return gone, fmt.Errorf("look up %s by its tags: %w", name, err)
+	}
+	res := made.Resources().merge(found)
+	if res.Empty() {
+		return gone, nil
+	}
+	if err := confirm("deletes " + res.String()); err != nil {
+		return gone, err
+	}
+	if err := prov.Destroy(ctx, res); err != nil {
+		return gone, fmt.Errorf("destroy %s: %w", name, err)
+	}
+	gone.What = res.String()
+	return gone, nil
+}
