@@ -160,7 +160,7 @@ func TestSSHHappyPath(t *testing.T) {
 	}
 	assertNixOS(t, e, h, name, stable)
 	log := readFile(t, filepath.Join(e.ws, "hosts", name, "bootstrap.log"))
-	for _, want := range []string{"mkswap", "removed '/nix/var/nix/profiles/default", "updating GRUB 2 menu", "Installing for i386-pc platform"} {
+	for _, want := range []string{"Setting up swapspace", "removed '/nix/var/nix/profiles/default", "updating GRUB 2 menu", "Installing for i386-pc platform"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("bootstrap.log lacks %q: the real script's path through swap, GC and grub", want)
 		}
