@@ -215,14 +215,16 @@ func TestPushGenerationsRollback(t *testing.T) {
 	}
 
 	// 1. A change: the diff is shown, /etc/nixos updated, generation 2 made.
-	change1 := original + "# bootstrap push e2e: first change\n"
+	// A change of an option's value: a comment alone would build the same system, and Nix makes
+	// no new generation for it.
+	change1 := withOption(original, `environment.etc."bootstrap-e2e".text = "first change";`)
 	writeWS(t, e, "web-1", "host.nix", change1)
 	writeWS(t, e, "web-1", "extra.nix", "{ ... }: { }\n")
 	r := e.run(ctx, "push", "web-1")
 	if r.code != 0 {
 		t.Fatalf("push: got %s", r)
 	}
-	for _, want := range []string{"--- web-1:/etc/nixos/host.nix\n+++ hosts/web-1/host.nix\n", "+# bootstrap push e2e: first change\n",
+	for _, want := range []string{"--- web-1:/etc/nixos/host.nix\n+++ hosts/web-1/host.nix\n", "+  environment.etc.\"bootstrap-e2e\".text = \"first change\";\n",
 		"--- /dev/null\n+++ hosts/web-1/extra.nix\n", "done: web-1 switched to generation 2 (was 1)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("push output lacks %q:\n%s", want, r.stdout)
@@ -332,7 +334,7 @@ func TestPushGenerationsRollback(t *testing.T) {
 		t.Fatalf("secrets set: %v\n%s", err, out)
 	}
 	writeWS(t, e, "web-1", "host.nix", change1)
-	webB := readFile(t, filepath.Join(e.ws, "hosts", "web-2", "host.nix")) + "# web-2 change\n"
+	webB := withOption(readFile(t, filepath.Join(e.ws, "hosts", "web-2", "host.nix")), `environment.etc."bootstrap-e2e".text = "web-2 change";`)
 	writeWS(t, e, "web-2", "host.nix", webB)
 	r = e.run(ctx, "push", "--all", "--confirm-timeout", "2m", "--parallel", "2")
 	if r.code != 0 || !strings.Contains(r.stdout, "summary: 2 of 2 host(s) pushed") {

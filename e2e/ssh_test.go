@@ -545,7 +545,13 @@ func pushAndReboot(t *testing.T, ctx context.Context, e *env, h *host, name stri
 		case <-time.After(2 * time.Second):
 		}
 	}
-	got, _ := e.openssh(h, "readlink -f /run/booted-system; cat /run/pushed-generation")
+	var got string
+	for i := 0; i < 10; i++ { // sshd may still be settling right after the boot
+		if got, err = e.openssh(h, "readlink -f /run/booted-system; cat /run/pushed-generation"); err == nil {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
 	if got != want+"pushed\n" {
 		t.Errorf("after the push and a reboot, got booted system %q, want %q and its activation script run", got, want)
 	}
@@ -596,7 +602,8 @@ func TestSSHBIOSSeparateBoot(t *testing.T) {
 		t.Fatalf("bootstrap ssh with a separate /boot: got %s", r)
 	}
 	assertNixOS(t, e, h, "boot-1", "nixos-24.11-small")
-	if out, _ := e.openssh(h, "findmnt -n /boot || echo not-mounted; ls /boot/grub/grub.cfg /boot.bak/vmlinuz"); !strings.Contains(out, "not-mounted\n/boot/grub/grub.cfg\n") {
+	// The old /boot's copy went to /old-root with the rest of the old system.
+	if out, _ := e.openssh(h, "findmnt -n /boot || echo not-mounted; ls /boot/grub/grub.cfg /old-root/boot.bak/vmlinuz"); out != "not-mounted\n/boot/grub/grub.cfg\n/old-root/boot.bak/vmlinuz\n" {
 		t.Errorf("got %q, want /boot on the root file system with grub.cfg, and the old /boot copied", out)
 	}
 	pushAndReboot(t, ctx, e, h, "boot-1")

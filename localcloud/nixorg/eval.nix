@@ -377,8 +377,12 @@ let
 
   selected = listToAttrs (concatMap (s:
     let n = lookup tree (parsePath s); in
-    if n == null || n.kind == "none" || (n.kind == "value" && isFunction n.value) then [ ]
-    else [ { name = s; value = nodeJSON n; } ]) select);
+    if s == "@hash" then [ ]
+    else if n == null || n.kind == "none" || (n.kind == "value" && isFunction n.value) then [ ]
+    else [ { name = s; value = nodeJSON n; } ]) select)
+    # "@hash": a digest of the whole configuration, which identifies the system as the
+    # derivation of a real build does (any option's value changes it; a comment does not).
+    // (if builtins.elem "@hash" select then { "@hash" = builtins.hashString "sha256" (builtins.toJSON everything); } else { });
 
   # Everything but the module arguments (pkgs), strictly.
   everything = nodeJSON (tree // { children = removeAttrs tree.children [ "_module" ]; });

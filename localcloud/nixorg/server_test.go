@@ -134,10 +134,16 @@ func TestBuildRendersTheSystem(t *testing.T) {
 		t.Errorf("fstab mounts /boot/efi before /boot:\n%s", files["etc/fstab"])
 	}
 
-	// The same configuration builds the same bytes (the guest keeps the store path).
-	_, again, _ := build(t, s.Handler(), generate(t, c, host, nil), rel)
-	if again["name"] != files["name"] || again["etc/fstab"] != files["etc/fstab"] {
-		t.Errorf("a second build differs")
+	// The same configuration builds the same system (the guest keeps the store path), a
+	// comment changes nothing, any option's value does, as with a real derivation.
+	_, again, _ := build(t, s.Handler(), generate(t, c, host+"# a comment\n", nil), rel)
+	if again["configuration-hash"] != files["configuration-hash"] || again["etc/fstab"] != files["etc/fstab"] {
+		t.Errorf("the same configuration with a comment built another system: %q, was %q", again["configuration-hash"], files["configuration-hash"])
+	}
+	changed := strings.Replace(host, "{ lib, ... }: {", "{ lib, pkgs, ... }: {\n  environment.systemPackages = [ pkgs.htop ];", 1)
+	_, other, _ := build(t, s.Handler(), generate(t, c, changed, nil), rel)
+	if other["configuration-hash"] == files["configuration-hash"] || other["configuration-hash"] == "" {
+		t.Errorf("a changed package list built the same system %q", other["configuration-hash"])
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 // selectPaths are the options a built system here consists of; the build
 // evaluates exactly these (see Evaluator).
 var selectPaths = []string{
+	"@hash", // the whole configuration's digest (eval.nix)
 	"networking.hostName",
 	"networking.domain",
 	"networking.useDHCP",
@@ -163,6 +164,9 @@ func render(c config, rel Release) (map[string][]byte, error) {
 
 	host := c.str("networking.hostName", "nixos")
 	put("name", "nixos-system-"+host+"-"+rel.Version+rel.Suffix)
+	// What the system is built from: every option's value and the nixpkgs revision, so the
+	// store path changes exactly when a real build's would.
+	put("configuration-hash", c.str("@hash", "")+" "+rel.Revision+"\n")
 	put("nixos-version", rel.NixOSVersion()+"\n")
 	put("nixpkgs-revision", rel.Revision+"\n")
 	put("default-channel", rel.DefaultChannel()+"\n")
