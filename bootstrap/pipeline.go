@@ -64,6 +64,10 @@ type Options struct {
 	ExtraFiles   map[string][]byte
 	CloneOf      string
 	StateVersion string // overrides the channel's system.stateVersion
+	// Pin makes the host build this release of Channel instead of the
+	// channel's head (a clone: its source's); nil on a rerun means the
+	// recorded one.
+	Pin *Pin
 
 	// SecretIdentities decrypt hosts/NAME/secrets/*.age (age identities or
 	// SSH private keys); empty means the usual places.

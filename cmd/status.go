@@ -35,7 +35,7 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 			return runStatus(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the hosts' state.json records as a JSON array")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the hosts' state.json records as a JSON array (with each host's recorded nixpkgs revision)")
 	return cmd
 }
 
@@ -61,9 +61,9 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tSTATE\tUPDATED")
+	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tNIXPKGS\tSTATE\tUPDATED")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, r.Where(), r.UpdatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, dash(r.NixpkgsLabel()), r.Where(), r.UpdatedAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
 }
