@@ -67,6 +67,7 @@ type Record struct {
 	// without the flag uses it again.
 	InfectEnv map[string]string `json:"infect_env,omitempty"`
 
+	// NixOSVersion is what nixos-version said after the reboot.
 	NixOSVersion string `json:"nixos_version,omitempty"`
 	// Nixpkgs is the nixpkgs revision the host runs and its channel holds,
 	// recorded after the reboot and after every push and rollback.

@@ -21,6 +21,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -30,6 +31,8 @@ import (
 	"strings"
 	"time"
 
+	"bootstrap/bootstrap"
+	"bootstrap/channel"
 	"bootstrap/remote"
 	"bootstrap/secrets"
 )
@@ -62,6 +65,10 @@ type Target struct {
 	// Secrets, decrypted, are pushed before the build (not with
 	// DryActivate); nil: none.
 	Secrets *secrets.Decrypted
+	// Channel is the channel the host follows: an upgrade of a host pinned
+	// to one release of it subscribes it to the channel again. Zero: the
+	// subscription is left as it is.
+	Channel channel.Channel
 }
 
 // Reporter receives a push's progress; calls for different hosts may come
@@ -131,7 +138,10 @@ type Result struct {
 	Secrets  []string
 	// DryActivate: the "would ..." lines of nixos-rebuild dry-activate.
 	DryActivate string
-	Took        time.Duration
+	// Nixpkgs is what the host runs and its channel holds after the push
+	// (nil with DryActivate, or when it could not be read).
+	Nixpkgs *bootstrap.Nixpkgs
+	Took    time.Duration
 }
 
 // Push pushes one host. The returned Result is never nil; it says how far
@@ -243,8 +253,15 @@ func (p *pusher) push(ctx context.Context) error {
 	}
 	before := Current(gens)
 	p.res.Before, p.res.After = before, before
+	np, err := p.nixpkgs(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 
 	if p.o.Action == DryActivate {
+		if np.ChannelMoved() {
+			p.step("note", "the host runs %s: push refuses to move it to its channel's nixpkgs without --upgrade", np)
+		}
 		return p.dryRun(ctx)
 	}
 	if len(changes) == 0 && !p.o.Upgrade {
@@ -253,7 +270,13 @@ func (p *pusher) push(ctx context.Context) error {
 			return err
 		}
 		p.res.UpToDate = true
+		p.res.Nixpkgs = np
 		return nil
+	}
+	if np.ChannelMoved() && !p.o.Upgrade {
+		// nixos-rebuild builds what the channel holds: refuse before
+		// anything changes rather than move the host's nixpkgs.
+		return &ChannelMovedError{Host: name, Nixpkgs: np}
 	}
 	if len(changes) == 0 {
 		p.step("diff", "no file changed; rebuilding for --upgrade")
@@ -273,7 +296,44 @@ func (p *pusher) push(ctx context.Context) error {
 	if err := p.pushSecrets(ctx); err != nil {
 		return p.withPutBack(ctx, err)
 	}
+	if p.o.Upgrade {
+		if err := p.follow(ctx, np); err != nil {
+			return p.withPutBack(ctx, err)
+		}
+	}
 	return p.rebuild(ctx)
+}
+
+// nixpkgs reads what the host runs and what its channel holds, into the log.
+func (p *pusher) nixpkgs(ctx context.Context) (*bootstrap.Nixpkgs, error) {
+	by := "push"
+	switch {
+	case p.o.Upgrade:
+		by = "push --upgrade"
+	case p.o.Action == Boot:
+		by = "push --boot"
+	}
+	n, err := bootstrap.ReadNixpkgs(ctx, p.r, by)
+	if err != nil {
+		return nil, err
+	}
+	p.logf("# nixpkgs: %s; root's channel follows %s\n", n, cmp.Or(n.Subscription, "nothing"))
+	return n, nil
+}
+
+// follow subscribes a host pinned to one release of its channel to the
+// channel again, so --upgrade moves it to the channel's head: nix-channel
+// --update of a release fetches the same release again.
+func (p *pusher) follow(ctx context.Context, np *bootstrap.Nixpkgs) error {
+	sub, err := channel.ParseSubscription(np.Subscription)
+	if err != nil || sub.Release == "" || p.t.Channel == (channel.Channel{}) {
+		return nil
+	}
+	p.step("channel", "root followed %s; --upgrade follows %s again", sub, p.t.Channel)
+	if err := p.run(ctx, followCmd(p.t.Channel)); err != nil {
+		return fmt.Errorf("subscribe %s to %s: %w", p.t.Name, p.t.Channel, err)
+	}
+	return nil
 }
 
 // readHostFiles reads the host's top-level /etc/nixos/*.nix.
