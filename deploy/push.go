@@ -338,18 +338,26 @@ func (p *pusher) follow(ctx context.Context, np *bootstrap.Nixpkgs) error {
 
 // readHostFiles reads the host's top-level /etc/nixos/*.nix.
 func (p *pusher) readHostFiles(ctx context.Context) (map[string][]byte, error) {
-	out, err := p.output(ctx, listFilesCmd())
-	if err != nil {
-		return nil, fmt.Errorf("list %s on %s: %w", NixOSDir, p.t.Name, err)
+	return hostFiles(ctx, p.r, p.t.Name, p.t.Log)
+}
+
+// hostFiles reads the host's top-level /etc/nixos/*.nix, the files push
+// manages, by base name; the listing goes to log.
+func hostFiles(ctx context.Context, r Remote, name string, log io.Writer) (map[string][]byte, error) {
+	var out bytes.Buffer
+	fmt.Fprintf(log, "$ %s\n", listFilesCmd())
+	if err := r.Run(ctx, listFilesCmd(), &out, log); err != nil {
+		return nil, fmt.Errorf("list %s on %s: %w", NixOSDir, name, err)
 	}
+	fmt.Fprintf(log, "%s", out.String())
 	files := map[string][]byte{}
-	for _, n := range strings.Split(out, "\n") {
+	for _, n := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if n == "" {
 			continue
 		}
-		data, err := p.r.ReadFile(ctx, NixOSDir+"/"+n)
+		data, err := r.ReadFile(ctx, NixOSDir+"/"+n)
 		if err != nil {
-			return nil, fmt.Errorf("read %s/%s on %s: %w", NixOSDir, n, p.t.Name, err)
+			return nil, fmt.Errorf("read %s/%s on %s: %w", NixOSDir, n, name, err)
 		}
 		files[n] = data
 	}

@@ -107,7 +107,7 @@ func pushHosts(ws *workspace.Workspace, r Request) ([]*bootstrap.Record, error) 
 			recs = append(recs, rec)
 		}
 		if len(recs) == 0 {
-			return nil, &bootstrap.NotReadyError{Reason: fmt.Sprintf("no bootstrapped host in workspace %s: nothing to push", ws.Dir)}
+			return nil, &bootstrap.NotReadyError{Reason: fmt.Sprintf("no bootstrapped host in workspace %s", ws.Dir)}
 		}
 		return recs, nil
 	}
