@@ -10,6 +10,7 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
+	"bootstrap/export"
 	"bootstrap/infect"
 	"bootstrap/provider"
 	sshprovider "bootstrap/provider/ssh"
@@ -92,6 +93,8 @@ func explain(err error) (msg, hint string, code int) {
 		confirm  *deploy.ConfirmError
 		gen      *deploy.GenerationError
 		drift    *deploy.DriftError
+		noRev    *export.NoRevisionError
+		foreign  *export.ForeignFileError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -105,6 +108,10 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, gen.Hint(), exitUsage
 	case errors.As(err, &drift):
 		return msg, drift.Hint(), exitDrift
+	case errors.As(err, &noRev):
+		return msg, noRev.Hint(), exitUsage
+	case errors.As(err, &foreign):
+		return msg, foreign.Hint(), exitUsage
 	case !errors.Is(err, context.Canceled) && errors.As(err, &hinted):
 		return msg, hinted.Hint(), exitError
 	}
