@@ -177,12 +177,18 @@ func nixpkgsDrift(rec *bootstrap.Record, n *bootstrap.Nixpkgs) []Difference {
 		}
 		return out
 	}
-	add("revision", label(r.Release, r.Revision), label(n.Release, n.Revision))
+	// Revisions are compared; their releases only say which they are.
+	rev := func(what, wsRelease, wsRev, hostRelease, hostRev string) {
+		if wsRev != hostRev {
+			add(what, label(wsRelease, wsRev), label(hostRelease, hostRev))
+		}
+	}
+	rev("revision", r.Release, r.Revision, n.Release, n.Revision)
 	if r.BootRevision != "" || n.BootRevision != "" { // else the next boot runs the same
-		add("next boot revision", label(r.BootRelease, r.NextRevision()), label(n.BootRelease, n.NextRevision()))
+		rev("next boot revision", r.BootRelease, r.NextRevision(), n.BootRelease, n.NextRevision())
 	}
 	add("channel", r.Subscription, n.Subscription)
-	add("channel revision", label(r.ChannelRelease, r.ChannelRevision), label(n.ChannelRelease, n.ChannelRevision))
+	rev("channel revision", r.ChannelRelease, r.ChannelRevision, n.ChannelRelease, n.ChannelRevision)
 	add("generation", generation(r.Generation), generation(n.Generation))
 	return out
 }
