@@ -90,9 +90,9 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tNIXPKGS\tSTATE\tUPDATED")
+	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tSTATE\tNIXPKGS\tUPDATED")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, dash(r.NixpkgsLabel()), r.Where(), r.UpdatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, r.Where(), dash(r.NixpkgsLabel()), r.UpdatedAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
 }
