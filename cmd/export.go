@@ -36,8 +36,8 @@ Every bootstrapped host is exported; one without a recorded revision is refused 
 push records it). A hive.nix, flake.nix or ssh_config that bootstrap did not write is not
 replaced unless --force. Then, from the workspace:
 
-  SSH_CONFIG_FILE=ssh_config colmena apply
-  NIX_SSHOPTS="-F ssh_config" nixos-rebuild switch --flake .#NAME --target-host root@NAME --build-host root@NAME`,
+  ` + export.ColmenaApply + `
+  ` + export.RebuildFlake("NAME"),
 		Example: `  bootstrap export colmena && SSH_CONFIG_FILE=ssh_config colmena apply
   bootstrap export flake && git add flake.nix ssh_config hosts && nix flake check`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -77,14 +77,11 @@ func runExport(o *ExportOptions) error {
 		names[i] = h.Name
 	}
 	fmt.Fprintf(o.stdout, "wrote %s: %d host(s) (%s) on %d pinned nixpkgs\n", strings.Join(res.Files, " and "), len(names), strings.Join(names, ", "), res.Revision)
-	first := names[0]
 	switch o.Format {
 	case export.Colmena:
-		fmt.Fprintf(o.stdout, "next, from %s:\n  SSH_CONFIG_FILE=%s colmena apply\n", ws.Dir, export.SSHConfig)
+		fmt.Fprintf(o.stdout, "next, from %s:\n  %s\n", ws.Dir, export.ColmenaApply)
 	case export.Flake:
-		fmt.Fprintf(o.stdout, "next, from %s (in a git repository, git add flake.nix %s hosts first):\n", ws.Dir, export.SSHConfig)
-		fmt.Fprintf(o.stdout, "  NIX_SSHOPTS=\"-F %s\" nixos-rebuild switch --flake .#%s --target-host root@%s --build-host root@%s\n", export.SSHConfig, first, first, first)
-		fmt.Fprintf(o.stdout, "  SSH_CONFIG_FILE=%s colmena apply\n", export.SSHConfig)
+		fmt.Fprintf(o.stdout, "next, from %s (in a git repository, git add flake.nix %s hosts first):\n  %s\n  %s\n", ws.Dir, export.SSHConfig, export.RebuildFlake(names[0]), export.ColmenaApply)
 	}
 	return nil
 }

@@ -17,13 +17,7 @@ import (
 func Hive(hosts []Host) []byte {
 	ps := pins(hosts)
 	var b strings.Builder
-	b.WriteString(marker + ` colmena from this workspace: each host's
-# hosts/NAME/configuration.nix, the nixpkgs revision bootstrap last recorded for it, and
-# its address. The same command writes it again; change the hosts' files instead.
-#
-# Deploy from this directory, with the workspace's deploy key and known_hosts:
-#   SSH_CONFIG_FILE=ssh_config colmena apply
-let
+	b.WriteString(header(Colmena) + `let
   # One pinned nixpkgs per revision in use.
 `)
 	for _, p := range ps {
@@ -42,16 +36,7 @@ let
 func FlakeNix(hosts []Host) []byte {
 	ps := pins(hosts)
 	var b strings.Builder
-	b.WriteString(marker + ` flake from this workspace: each host's
-# hosts/NAME/configuration.nix, the nixpkgs revision bootstrap last recorded for it, and
-# its address. The same command writes it again; change the hosts' files instead.
-# A flake in a git repository sees only the files git tracks: git add this file,
-# ssh_config and hosts/ first.
-#
-# Deploy from this directory, with the workspace's deploy key and known_hosts:
-#   NIX_SSHOPTS="-F ssh_config" nixos-rebuild switch --flake .#NAME --target-host root@NAME --build-host root@NAME
-#   SSH_CONFIG_FILE=ssh_config colmena apply
-{
+	b.WriteString(header(Flake) + `{
   description = "NixOS hosts of a bootstrap workspace";
 
   # One pinned nixpkgs per revision in use.
@@ -69,6 +54,35 @@ func FlakeNix(hosts []Host) []byte {
 	writeColmena(&b, "    ", hosts, ps, func(p *pin) string { return "inputs." + p.binding() })
 	b.WriteString(";\n  };\n}\n")
 	return []byte(b.String())
+}
+
+// ColmenaApply is the command that deploys the exported hosts with colmena,
+// from the workspace.
+const ColmenaApply = "SSH_CONFIG_FILE=" + SSHConfig + " colmena apply"
+
+// RebuildFlake is the command that deploys host name of an exported flake
+// with nixos-rebuild, from the workspace, building on the host.
+func RebuildFlake(name string) string {
+	return fmt.Sprintf(`NIX_SSHOPTS="-F %s" nixos-rebuild switch --flake .#%s --target-host %s@%s --build-host %s@%s`, SSHConfig, name, User, name, User, name)
+}
+
+// header is the comment that starts an exported file: what it is made of
+// and the commands that deploy it.
+func header(f Format) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `%s %s from this workspace: each host's
+# hosts/NAME/configuration.nix, the nixpkgs revision bootstrap last recorded for it, and
+# its address. The same command writes it again; change the hosts' files instead.
+`, marker, f)
+	if f == Flake {
+		b.WriteString("# A flake in a git repository sees only the files git tracks: git add this file,\n# " + SSHConfig + " and hosts/ first.\n")
+	}
+	b.WriteString("#\n# Deploy from this directory, with the workspace's deploy key and known_hosts:\n")
+	if f == Flake {
+		b.WriteString("#   " + RebuildFlake("NAME") + "\n")
+	}
+	b.WriteString("#   " + ColmenaApply + "\n")
+	return b.String()
 }
 
 // writeColmena writes a colmena hive's attribute set, each line after the
