@@ -14,6 +14,11 @@
 // armed on the host before the activation and cancelled only after that
 // connection, so a configuration that breaks SSH rolls itself back.
 //
+// A push never moves a host to another nixpkgs revision unless asked to
+// (Options.Upgrade), and records the revision the host runs afterwards, as
+// a rollback does. Check compares hosts with the workspace (drift) without
+// changing anything.
+//
 // It acts on any NixOS host of a workspace: the hosts' records and the way
 // to dial them come from package bootstrap; it imports remote, secrets and
 // workspace besides, and never cmd or a provider.
