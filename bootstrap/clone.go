@@ -28,6 +28,56 @@ type Source struct {
 	Ours         bool              // bootstrap.nix carries our marker
 	Host         string            // the workspace host it is, "" for a machine outside the workspace
 	Secrets      map[string][]byte // pulled from a machine outside the workspace, when asked
+	Nixpkgs      *Nixpkgs          // the nixpkgs it runs and its channel holds
+}
+
+// Pin is the release a clone of src builds: the one src runs, of src's
+// channel. A source whose revision or release cannot be read, or that runs
+// a release of another channel than its own, is refused (*PreflightError):
+// the clone would not run what it runs. followChannel subscribes the clone
+// to the channel again once it is built.
+func (src *Source) Pin(followChannel bool) (*Pin, error) {
+	refuse := func(why string) error {
+		return &PreflightError{
+			Reason: fmt.Sprintf("cannot pin the clone to the nixpkgs clone source %s runs: %s", src.Label, why),
+			Hint:   fmt.Sprintf("pass --channel-head to build the clone from the head of %s instead (it may then run another nixpkgs than the source)", src.Channel),
+		}
+	}
+	n := src.Nixpkgs
+	switch {
+	case n == nil || n.Revision == "":
+		return nil, refuse("nixos-version --revision gives no nixpkgs revision")
+	case n.Release == "":
+		return nil, refuse(fmt.Sprintf("its nixos-version %q names no release of a channel (was it built from a git checkout?)", src.NixOSVersion))
+	}
+	p, err := NewPin(src.Channel, n.Release, n.Revision, followChannel)
+	if err != nil {
+		return nil, refuse(err.Error() + " (was its channel changed without a rebuild?)")
+	}
+	return p, nil
+}
+
+// RevisionError is a clone that does not run its source's nixpkgs.
+type RevisionError struct {
+	Source, Clone               string
+	SourceNixpkgs, CloneNixpkgs *Nixpkgs // nil: not read
+}
+
+func (e *RevisionError) Error() string {
+	return fmt.Sprintf("clone %s runs %s, its source %s runs %s: the revisions differ", e.Clone, e.CloneNixpkgs, e.Source, e.SourceNixpkgs)
+}
+
+// Hint says where to look.
+func (e *RevisionError) Hint() string {
+	return fmt.Sprintf("see the pin and reboot steps in hosts/%s/bootstrap.log; bootstrap status --check %s shows what it runs now", e.Clone, e.Clone)
+}
+
+// SameRevision checks that the clone rec runs the nixpkgs revision src runs.
+func (src *Source) SameRevision(rec *Record) error {
+	if src.Nixpkgs != nil && rec.Nixpkgs != nil && src.Nixpkgs.Revision != "" && src.Nixpkgs.Revision == rec.Nixpkgs.Revision {
+		return nil
+	}
+	return &RevisionError{Source: src.Label, Clone: rec.Name, SourceNixpkgs: src.Nixpkgs, CloneNixpkgs: rec.Nixpkgs}
 }
 
 // sourceReader is what ReadSource needs of a connection to the source.
@@ -102,13 +152,14 @@ func ReadSource(ctx context.Context, r sourceReader, label string) (*Source, err
 	return src, nil
 }
 
-// sourceChannel picks the root channel named "nixos" from nix-channel --list.
+// sourceChannel picks the root channel named "nixos" from nix-channel
+// --list: a channel, or a release of one (a pinned host).
 func sourceChannel(lines []string) (channel.Channel, error) {
 	for _, l := range lines {
 		f := strings.Fields(l)
 		if len(f) == 2 && f[0] == "nixos" {
-			name := path.Base(strings.TrimRight(f[1], "/"))
-			return channel.Parse(name)
+			sub, err := channel.ParseSubscription(f[1])
+			return sub.Channel, err
 		}
 	}
 	if len(lines) == 0 {
@@ -217,6 +268,9 @@ func ReadCloneSource(ctx context.Context, ws *workspace.Workspace, label string,
 	src, err := ReadSource(ctx, c, label)
 	if err != nil {
 		return nil, err
+	}
+	if src.Nixpkgs, err = ReadNixpkgs(ctx, c, "clone source"); err != nil {
+		return nil, fmt.Errorf("read clone source %s: %w", label, err)
 	}
 	if rec != nil {
 		src.Host = rec.Name

@@ -1,8 +1,9 @@
 // Package bootstrap is the step pipeline that turns a reachable Debian/Ubuntu
 // machine into NixOS: provision, connect, preflight, upload, secrets, infect,
-// reboot, capture. Steps share a typed State; progress is persisted to
-// hosts/NAME/state.json after every step so that running the same command
-// again resumes.
+// pin (a clone: its source's nixpkgs release), reboot, capture. Steps share a
+// typed State; progress is persisted to hosts/NAME/state.json after every
+// step so that running the same command again resumes. The nixpkgs revision
+// a host runs is recorded there too (Nixpkgs, ReadNixpkgs).
 //
 // It owns the host's record (state.json, its layout version and the upgrade of
 // older ones) and the hosts of a workspace once bootstrapped: loading one
@@ -64,6 +65,10 @@ type Options struct {
 	ExtraFiles   map[string][]byte
 	CloneOf      string
 	StateVersion string // overrides the channel's system.stateVersion
+	// Pin makes the host build this release of Channel instead of the
+	// channel's head (a clone: its source's); nil on a rerun means the
+	// recorded one.
+	Pin *Pin
 
 	// SecretIdentities decrypt hosts/NAME/secrets/*.age (age identities or
 	// SSH private keys); empty means the usual places.

@@ -97,10 +97,16 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "              add %s to %s (refused if the host already runs NixOS)\n", strings.Join(infect.LustrateLines, ", "), infect.LustrateFile)
 	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with %s; output to %s\n",
 		infect.DefaultDir, NixOSDir, planEnv(s), ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))
-	fmt.Fprintf(w, "5. reboot     remote: %s\n", rebootCommand)
+	n := 5
+	if p := rec.Pin; p != nil {
+		fmt.Fprintf(w, "5. pin        build %s (nixpkgs %s) instead of the channel's head, for the boot into NixOS; remote:\n%s", p.Release, p.Revision, indent(pinScript(p, opts.Channel, false)))
+		n++
+	}
+	fmt.Fprintf(w, "%d. reboot     remote: %s\n", n, rebootCommand)
 	fmt.Fprintf(w, "              wait up to %s for SSH with the same host key, the deploy key alone and a new boot id, then verify:\n%s", opts.RebootTimeout, indent(verifyScript))
-	fmt.Fprintf(w, "6. capture    remote: nixos-generate-config --show-hardware-config -> %s and %s/hardware-configuration.nix\n",
-		ws.Rel(ws.HostFile(opts.Name, "hardware-configuration.nix")), NixOSDir)
+	fmt.Fprintf(w, "              and record the nixpkgs it runs (root's channel: %s):\n%s", s.subscription(), indent(nixpkgsScript))
+	fmt.Fprintf(w, "%d. capture    remote: nixos-generate-config --show-hardware-config -> %s and %s/hardware-configuration.nix\n",
+		n+1, ws.Rel(ws.HostFile(opts.Name, "hardware-configuration.nix")), NixOSDir)
 	fmt.Fprintf(w, "              copy back %s/*.nix into %s/\n", NixOSDir, ws.Rel(ws.HostDir(opts.Name)))
 	fmt.Fprintf(w, "state: %s after every step\n", ws.Rel(ws.HostFile(opts.Name, "state.json")))
 	return nil

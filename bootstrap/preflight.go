@@ -329,7 +329,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 		default:
 			s.alreadyNixOS = true
 			s.Note("%s, %s: already NixOS, skipping to capture", f.OSName, f.Arch)
-			for _, st := range []string{StepUpload, StepInfect, StepReboot} {
+			for _, st := range []string{StepUpload, StepInfect, StepPin, StepReboot} {
 				if !s.Rec.Done(st) {
 					s.Rec.mark(st, StatusSkipped).Note = "host already runs NixOS"
 				}

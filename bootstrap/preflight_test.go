@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"bootstrap/channel"
 	"bootstrap/provider"
 	"bootstrap/templates"
 )
@@ -135,22 +136,35 @@ func TestTemplateFacts(t *testing.T) {
 	}
 }
 
-func TestHasChannel(t *testing.T) {
+func TestHasSubscription(t *testing.T) {
+	const release = "https://releases.nixos.org/nixos/24.11/nixos-24.11.719.abc1234"
+	ch := func(s string) channel.Subscription {
+		c, err := channel.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return channel.Subscription{Channel: c}
+	}
+	pinned := ch("nixos-24.11")
+	pinned.Release = "nixos-24.11.719.abc1234"
 	tests := []struct {
 		lines []string
-		ch    string
-		want  bool
+		want  channel.Subscription
+		ok    bool
 	}{
-		{[]string{"nixos https://nixos.org/channels/nixos-24.11"}, "nixos-24.11", true},
-		{[]string{"nixos https://nixos.org/channels/nixos-24.11/"}, "nixos-24.11", true},
-		{[]string{"nixos https://nixos.org/channels/nixos-24.11-small"}, "nixos-24.11", false},
-		{[]string{"nixpkgs https://nixos.org/channels/nixos-24.11"}, "nixos-24.11", false},
-		{[]string{"home-manager https://x", "nixos https://nixos.org/channels/nixos-unstable"}, "nixos-unstable", true},
-		{nil, "nixos-24.11", false},
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11"}, ch("nixos-24.11"), true},
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11/"}, ch("nixos-24.11"), true},
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11-small"}, ch("nixos-24.11"), false},
+		{[]string{"nixpkgs https://nixos.org/channels/nixos-24.11"}, ch("nixos-24.11"), false},
+		{[]string{"home-manager https://x", "nixos https://nixos.org/channels/nixos-unstable"}, ch("nixos-unstable"), true},
+		{nil, ch("nixos-24.11"), false},
+		{[]string{"nixos " + release}, pinned, true},
+		{[]string{"nixos " + release}, ch("nixos-24.11"), false},
+		{[]string{"nixos https://nixos.org/channels/nixos-24.11"}, pinned, false},
 	}
 	for _, tt := range tests {
-		if got := hasChannel(tt.lines, tt.ch); got != tt.want {
-			t.Errorf("hasChannel(%q, %q): got %v, want %v", tt.lines, tt.ch, got, tt.want)
+		if got := hasSubscription(tt.lines, tt.want); got != tt.ok {
+			t.Errorf("hasSubscription(%q, %s): got %v, want %v", tt.lines, tt.want, got, tt.ok)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"bootstrap/channel"
 	"bootstrap/infect"
 	"bootstrap/remote"
 )
@@ -99,7 +100,7 @@ func (rebootStep) Run(ctx context.Context, s *State) error {
 	if err := verifyNixOS(ctx, s); err != nil {
 		return err
 	}
-	s.Note("boot id %s -> %s, %s, channel %s", short(s.Rec.BootIDBefore), short(s.Rec.BootIDAfter), s.Rec.NixOSVersion, s.Rec.Channel)
+	s.Note("boot id %s -> %s, %s, channel %s", short(s.Rec.BootIDBefore), short(s.Rec.BootIDAfter), s.Rec.Nixpkgs, s.subscription())
 	return nil
 }
 
@@ -149,17 +150,26 @@ func verifyNixOS(ctx context.Context, s *State) error {
 	if s.Rec.BootIDAfter == "" {
 		s.Rec.BootIDAfter = bootID
 	}
-	if !hasChannel(channels, s.Opts.Channel.String()) {
-		return &VerifyError{Reason: fmt.Sprintf("root channel on %s is %q, want nixos %s", s.Rec.Address, strings.Join(channels, "; "), s.Opts.Channel.URL())}
+	np, err := ReadNixpkgs(ctx, s.client, "bootstrap")
+	if err != nil {
+		return fmt.Errorf("verify NixOS on %s: %w", s.Rec.Address, err)
+	}
+	s.Rec.Nixpkgs = np
+	want := s.subscription()
+	if !hasSubscription(channels, want) {
+		return &VerifyError{Reason: fmt.Sprintf("root channel on %s is %q, want nixos %s", s.Rec.Address, strings.Join(channels, "; "), want.URL())}
+	}
+	if p := s.Rec.Pin; p != nil && np.Revision != p.Revision {
+		return &VerifyError{Reason: fmt.Sprintf("%s runs %s, not %s (nixpkgs %s) it was pinned to", s.Rec.Address, np, p.Release, ShortRevision(p.Revision))}
 	}
 	return nil
 }
 
-// hasChannel reports whether nix-channel --list lines name the channel as "nixos".
-func hasChannel(lines []string, channel string) bool {
+// hasSubscription reports whether nix-channel --list lines name want as "nixos".
+func hasSubscription(lines []string, want channel.Subscription) bool {
 	for _, l := range lines {
 		f := strings.Fields(l)
-		if len(f) == 2 && f[0] == "nixos" && strings.TrimRight(f[1], "/") == "https://nixos.org/channels/"+channel {
+		if len(f) == 2 && f[0] == "nixos" && strings.TrimRight(f[1], "/") == want.URL() {
 			return true
 		}
 	}

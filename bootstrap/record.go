@@ -23,11 +23,12 @@ const (
 	StepUpload    = "upload"
 	StepSecrets   = "secrets"
 	StepInfect    = "infect"
+	StepPin       = "pin"
 	StepReboot    = "reboot"
 	StepCapture   = "capture"
 )
 
-var stepOrder = []string{StepResolve, StepCreate, StepConnect, StepPreflight, StepUpload, StepSecrets, StepInfect, StepReboot, StepCapture}
+var stepOrder = []string{StepResolve, StepCreate, StepConnect, StepPreflight, StepUpload, StepSecrets, StepInfect, StepPin, StepReboot, StepCapture}
 
 // Step statuses.
 const (
@@ -66,7 +67,14 @@ type Record struct {
 	// without the flag uses it again.
 	InfectEnv map[string]string `json:"infect_env,omitempty"`
 
+	// NixOSVersion is what nixos-version said after the reboot.
 	NixOSVersion string `json:"nixos_version,omitempty"`
+	// Nixpkgs is the nixpkgs revision the host runs and its channel holds,
+	// recorded after the reboot and after every push and rollback.
+	Nixpkgs *Nixpkgs `json:"nixpkgs,omitempty"`
+	// Pin is the release the host was asked to run (a clone runs its
+	// source's); nil: the channel's head when it was bootstrapped.
+	Pin *Pin `json:"pin,omitempty"`
 
 	// Network is the host's network as preflight read it before the infect,
 	// and NetworkDecision whether it is declared statically (networking.nix)

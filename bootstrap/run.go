@@ -85,7 +85,11 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if machine != nil {
 		steps = append(steps, provisionStep{machine})
 	}
-	steps = append(steps, connectStep{}, preflightStep{}, uploadStep{}, secretsStep{}, infectStep{}, rebootStep{}, captureStep{})
+	steps = append(steps, connectStep{}, preflightStep{}, uploadStep{}, secretsStep{}, infectStep{})
+	if rec.Pin != nil {
+		steps = append(steps, pinStep{})
+	}
+	steps = append(steps, rebootStep{}, captureStep{})
 	runErr := Run(ctx, s, steps)
 	s.Rec.LastRun = s.clock.timing()
 	if err := s.Save(); err != nil && runErr == nil {
@@ -121,9 +125,19 @@ func recordFor(ws *workspace.Workspace, opts Options) (rec *Record, existed bool
 		return nil, false, err
 	}
 	if existed {
-		return rec, true, compatible(rec, opts)
+		if err := compatible(rec, opts); err != nil {
+			return nil, false, err
+		}
+		if rec.Pin == nil && opts.Pin != nil {
+			// A pin asked for on a rerun applies while the reboot is ahead.
+			if rec.Done(StepReboot) {
+				return nil, false, &provider.ConflictError{Name: rec.Name, Field: "release", Recorded: "the channel's head", Given: opts.Pin.Release}
+			}
+			rec.Pin = opts.Pin
+		}
+		return rec, true, nil
 	}
-	return &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String(), CloneOf: opts.CloneOf}, false, nil
+	return &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String(), CloneOf: opts.CloneOf, Pin: opts.Pin}, false, nil
 }
 
 // compatible refuses a rerun whose inputs contradict the record: resuming
@@ -137,6 +151,9 @@ func compatible(rec *Record, o Options) error {
 	}
 	if o.Host != "" && rec.Address != "" && rec.Address != o.Host {
 		return &provider.ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}
+	}
+	if o.Pin != nil && rec.Pin != nil && *o.Pin != *rec.Pin {
+		return &provider.ConflictError{Name: rec.Name, Field: "release", Recorded: rec.Pin.Release, Given: o.Pin.Release}
 	}
 	if o.Port != 0 && rec.Port != 0 && rec.Port != o.Port {
 		return &provider.ConflictError{Name: rec.Name, Field: "port", Recorded: fmt.Sprint(rec.Port), Given: fmt.Sprint(o.Port)}

@@ -29,6 +29,8 @@ type CloneOptions struct {
 	SourceIdentities []string
 	SourceHostKey    string
 	WithSecrets      bool
+	ChannelHead      bool               // build from the head of the source's channel, not from the release it runs
+	FollowChannel    bool               // subscribe the clone to the channel again once it is built
 	Settings         map[string]*string // the clouds' settings, "" for the source's or the default
 
 	global *globalOptions
@@ -47,6 +49,12 @@ a new machine NAME with the same channel and files, except hardware-configuratio
 which is captured fresh on the new hardware. The new host gets its own hostname (forced
 in bootstrap.nix), its own SSH host keys and the workspace deploy key. Secrets are copied
 only with --with-secrets.
+
+The clone runs the nixpkgs revision the source runs, not the channel's head: before its
+first boot it is subscribed to the source's release (releases.nixos.org keeps every one)
+and built from it. It stays subscribed to that release unless --follow-channel; push
+--upgrade moves it to the channel's head. A source whose revision cannot be read is
+refused unless --channel-head. The summary shows both revisions.
 
 SOURCE is a workspace host (then the new machine defaults to the same provider, type,
 zone and image) or [user@]host of any reachable NixOS machine (--source-identity).`,
@@ -70,6 +78,8 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 	f.StringArrayVar(&o.SourceIdentities, "source-identity", nil, "private key to log in to a SOURCE outside the workspace (repeatable)")
 	f.StringVar(&o.SourceHostKey, "source-host-key", "", "expected ed25519 host key fingerprint of SOURCE, SHA256:...")
 	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too")
+	f.BoolVar(&o.ChannelHead, "channel-head", false, "build the clone from the head of the source's channel instead of the release the source runs")
+	f.BoolVar(&o.FollowChannel, "follow-channel", false, "once the clone is built from the source's release, subscribe it to the source's channel again (default: it stays on the release)")
 	settingFlags(f, o.Settings, func(provider.Setting) bool { return true }, func(c provider.Cloud, s provider.Setting) (string, string) {
 		return "", "with --to " + c.Name() + ": " + s.CloneUsage
 	})
@@ -81,6 +91,9 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	if err := workspace.ValidName(o.Name); err != nil {
 		return &UsageError{Msg: err.Error()}
+	}
+	if o.ChannelHead && o.FollowChannel {
+		return usagef("--follow-channel puts the channel back after building the source's release, and --channel-head builds the channel's head: give one")
 	}
 	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
@@ -137,6 +150,12 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		return usagef("--channel %s differs from the source's channel %s: a clone keeps the source's channel", o.Channel, src.Channel)
 	}
 	o.Channel = src.Channel.String()
+	var pin *bootstrap.Pin
+	if !o.ChannelHead {
+		if pin, err = src.Pin(o.FollowChannel); err != nil {
+			return err
+		}
+	}
 	plan := bootstrap.PlanClone(src, o.WithSecrets)
 	if plan.HostNix == nil {
 		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", o.Source)
@@ -169,8 +188,14 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	opts.ExtraFiles = plan.Extra
 	opts.CloneOf = src.Label
 	opts.StateVersion = src.StateVersion
+	opts.Pin = pin
 	opts.Stdout = o.stdout
 	fmt.Fprintf(o.stdout, "clone %s (%s, NixOS %s) as %s\n", src.Label, src.Channel, src.NixOSVersion, o.Name)
+	if pin != nil {
+		fmt.Fprintf(o.stdout, "  pinned to the source's release %s (nixpkgs %s)\n", pin.Release, bootstrap.ShortRevision(pin.Revision))
+	} else {
+		fmt.Fprintf(o.stdout, "  from the head of %s (--channel-head): the source runs %s\n", src.Channel, src.Nixpkgs)
+	}
 
 	if to == "ssh" {
 		user, host, err := splitTarget(o.Host)
@@ -199,12 +224,17 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 			return err
 		}
 	}
-	printCloneSummary(o.stdout, ws, src, o.Name, plan, o.WithSecrets)
-	return nil
+	return printCloneSummary(o.stdout, ws, src, o.Name, plan, o.WithSecrets, pin != nil)
 }
 
-func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Source, name string, plan bootstrap.CloneFiles, withSecrets bool) {
-	rec, _, _ := bootstrap.LoadRecord(ws, name)
+// printCloneSummary says how the clone differs from its source, and returns
+// a *bootstrap.RevisionError when a pinned clone does not run the source's
+// nixpkgs revision.
+func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Source, name string, plan bootstrap.CloneFiles, withSecrets, pinned bool) error {
+	rec, _, err := bootstrap.LoadRecord(ws, name)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "clone %s of %s differs in:\n", name, src.Label)
 	fmt.Fprintf(w, "  hostname                    %s (forced in bootstrap.nix)\n", name)
 	if rec != nil {
@@ -218,4 +248,23 @@ func printCloneSummary(w io.Writer, ws *workspace.Workspace, src *bootstrap.Sour
 		fmt.Fprintf(w, "  %-27s not copied (use --with-secrets)\n", "secrets")
 	}
 	fmt.Fprintf(w, "same: channel %s, state version %s, %d other file(s) of /etc/nixos\n", src.Channel, cmp.Or(src.StateVersion, "from the channel"), len(plan.Extra))
+	var cloneNixpkgs *bootstrap.Nixpkgs
+	if rec != nil {
+		cloneNixpkgs = rec.Nixpkgs
+	}
+	width := max(len(src.Label), len(name))
+	fmt.Fprintf(w, "nixpkgs: %-*s  %s\n", width, src.Label, src.Nixpkgs)
+	fmt.Fprintf(w, "         %-*s  %s\n", width, name, cloneNixpkgs)
+	if rec == nil {
+		return nil
+	}
+	err = src.SameRevision(rec)
+	switch {
+	case err == nil:
+		fmt.Fprintf(w, "same nixpkgs revision: %s\n", rec.Nixpkgs.Revision)
+	case !pinned:
+		fmt.Fprintf(w, "the revisions differ: the clone was built from the head of %s (--channel-head)\n", src.Channel)
+		return nil
+	}
+	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
+	"bootstrap/export"
 	"bootstrap/infect"
 	"bootstrap/provider"
 	sshprovider "bootstrap/provider/ssh"
@@ -27,6 +28,7 @@ const (
 	exitInfect      = 6   // fetching or running nixos-infect failed
 	exitReboot      = 7   // the host did not come back as NixOS
 	exitTimeout     = 8   // --timeout ran out
+	exitDrift       = 9   // status --check: a host differs from the workspace
 	exitInterrupted = 130 // Ctrl-C; rerun to resume
 )
 
@@ -90,6 +92,9 @@ func explain(err error) (msg, hint string, code int) {
 		hosts    *deploy.HostsError
 		confirm  *deploy.ConfirmError
 		gen      *deploy.GenerationError
+		drift    *deploy.DriftError
+		noRev    *export.NoRevisionError
+		foreign  *export.ForeignFileError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -101,6 +106,12 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, confirm.Hint(), exitReboot
 	case errors.As(err, &gen):
 		return msg, gen.Hint(), exitUsage
+	case errors.As(err, &drift):
+		return msg, drift.Hint(), exitDrift
+	case errors.As(err, &noRev):
+		return msg, noRev.Hint(), exitUsage
+	case errors.As(err, &foreign):
+		return msg, foreign.Hint(), exitUsage
 	case !errors.Is(err, context.Canceled) && errors.As(err, &hinted):
 		return msg, hinted.Hint(), exitError
 	}

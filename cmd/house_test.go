@@ -39,6 +39,9 @@ func TestImportRules(t *testing.T) {
 		}, "providers import nothing from bootstrap/"},
 		{under("bootstrap/bootstrap"), func(d string) bool { return aProvider(d) || under("bootstrap/cmd")(d) || under("bootstrap/deploy")(d) }, "the pipeline knows a machine, never a provider"},
 		{under("bootstrap/deploy"), func(d string) bool { return aProvider(d) || under("bootstrap/cmd")(d) }, "deploy needs no provider"},
+		{under("bootstrap/export"), func(d string) bool {
+			return aProvider(d) || under("bootstrap/cmd")(d) || under("bootstrap/deploy")(d)
+		}, "export reads the workspace: no provider, deploy or cmd"},
 		{func(p string) bool { return slices.Contains(leaves, p) }, func(d string) bool {
 			return strings.HasPrefix(d, "bootstrap/") && !slices.Contains(leaves, d)
 		}, "leaves import leaves only"},

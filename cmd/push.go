@@ -51,6 +51,12 @@ longer has), write the host's secrets as "secrets push" does, and run nixos-rebu
 switch on the host: the build happens there, with the host's own channel, and
 /etc/nixos stays what the host runs. Its output goes to hosts/NAME/bootstrap.log.
 
+A push never moves a host to another nixpkgs revision: when root's channel on the host
+holds another revision than the system (nix-channel --update by hand), push refuses
+before changing anything. --upgrade moves it to the head of its channel on purpose (a
+host pinned to one release, a clone, follows its channel again). The revision the host
+runs afterwards is recorded in hosts/NAME/state.json.
+
 If the build or the activation fails, the host is put back: the generation that ran
 before, and /etc/nixos as it was. A copy of /etc/nixos is kept on the host for every
 generation push makes (` + deploy.CopiesDir + `/N), for "bootstrap rollback".
@@ -82,7 +88,7 @@ Several hosts (or --all: every bootstrapped host) are pushed in parallel, at mos
 	f.BoolVar(&o.All, "all", false, "push every bootstrapped host of the workspace")
 	f.BoolVar(&o.DryRun, "dry-run", false, "show the diff and what activating would do (nixos-rebuild dry-activate of a staged copy); change nothing")
 	f.BoolVar(&o.Boot, "boot", false, "nixos-rebuild boot: the new configuration becomes active at the next reboot")
-	f.BoolVar(&o.Upgrade, "upgrade", false, "nixos-rebuild --upgrade: update the host's channel first")
+	f.BoolVar(&o.Upgrade, "upgrade", false, "nixos-rebuild --upgrade: move the host to the head of its channel (a host pinned to a release follows the channel again)")
 	f.IntVar(&o.Parallel, "parallel", 4, "at most this many hosts at once")
 	f.DurationVar(&o.ConfirmTimeout, "confirm-timeout", 0, "roll back on the host by itself unless a new SSH connection succeeds within this after the switch (e.g. 2m)")
 	f.DurationVar(&o.Timeout, "timeout", DefaultPushTimeout, "overall time limit")

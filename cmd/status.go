@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,25 +19,52 @@ import (
 // StatusOptions are the inputs of `bootstrap status`.
 type StatusOptions struct {
 	JSON   bool
+	Check  bool     // connect and compare each host with the workspace
+	Names  []string // with Check: the hosts (none: every bootstrapped host)
 	global *globalOptions
 	out    io.Writer
+	stderr io.Writer
 }
 
 func newStatusCmd(g *globalOptions) *cobra.Command {
 	o := &StatusOptions{global: g}
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "List the workspace's hosts and where each stands",
-		Args:  cobra.NoArgs,
+		Use:   "status [--check [NAME...]]",
+		Short: "List the workspace's hosts and where each stands; --check compares them with the hosts",
+		Long: `List the workspace's hosts from their records: provider, address, channel, the
+nixpkgs release each ran when last recorded (after the reboot, every push and rollback),
+and where each stands.
+
+With --check, connect to each host (or the named ones) and compare it with the
+workspace: /etc/nixos file by file against hosts/NAME (the files push manages), the
+nixpkgs revision it runs and its next boot's, root's channel and what it holds, the
+current generation, and the host key. What differs is printed; the exit status is ` + strconv.Itoa(exitDrift) + `
+when any host drifted or could not be checked. Nothing is written.`,
+		Example: `  bootstrap status
+  bootstrap status --json | jq '.[] | {name, revision: .nixpkgs.revision}'
+  bootstrap status --check                  # every bootstrapped host
+  bootstrap status --check web-1 --json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !o.Check {
+				return usagef("status takes host names only with --check (bootstrap status --check %s)", strings.Join(args, " "))
+			}
+			return nil
+		},
+		ValidArgsFunction: hostNames(g),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			return applySettings(cmd, g)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.out = cmd.OutOrStdout()
+			o.out, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if o.Check {
+				o.Names = args
+				return runCheck(cmd.Context(), o)
+			}
 			return runStatus(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the hosts' state.json records as a JSON array")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the hosts' state.json records as a JSON array (with each host's recorded nixpkgs revision); with --check, what differs")
+	cmd.Flags().BoolVar(&o.Check, "check", false, "connect to the hosts and compare them with the workspace: /etc/nixos, nixpkgs revision, channel, generation, host key; exit "+strconv.Itoa(exitDrift)+" on drift")
 	return cmd
 }
 
@@ -61,9 +90,9 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tSTATE\tUPDATED")
+	fmt.Fprintln(tw, "NAME\tPROVIDER\tADDRESS\tCHANNEL\tSTATE\tNIXPKGS\tUPDATED")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, r.Where(), r.UpdatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, r.Where(), dash(r.NixpkgsLabel()), r.UpdatedAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
 }

@@ -204,6 +204,14 @@ func (p *pusher) finish(ctx context.Context) error {
 	} else {
 		p.step("done", "generation %d (was %d)", after, p.res.Before)
 	}
+	// Pushed: what it runs now is recorded. A failure to read it does not
+	// undo the push; the record then keeps what it had.
+	if np, err := p.nixpkgs(ctx); err != nil {
+		p.step("done", "could not read the nixpkgs it runs: %v", err)
+	} else {
+		p.res.Nixpkgs = np
+		p.step("done", "runs %s", np)
+	}
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"bootstrap/bootstrap"
 )
 
 // BuildError: nixos-rebuild failed on the host (the build, or the activation
@@ -173,4 +175,23 @@ func (e *DryRunError) Error() string {
 // Hint says what to do next.
 func (e *DryRunError) Hint() string {
 	return fmt.Sprintf("see hosts/%s/bootstrap.log; fix the configuration in hosts/%s", e.Host, e.Host)
+}
+
+// ChannelMovedError: root's channel on the host holds another nixpkgs than
+// the system it runs, or runs from the next boot (nix-channel --update by
+// hand, an upgrade that failed). nixos-rebuild builds what the channel
+// holds, so a push would move the host to that revision: push refuses
+// unless --upgrade. Nothing was changed.
+type ChannelMovedError struct {
+	Host    string
+	Nixpkgs *bootstrap.Nixpkgs
+}
+
+func (e *ChannelMovedError) Error() string {
+	return fmt.Sprintf("%s runs %s: a push would move it to its channel's revision; nothing was changed", e.Host, e.Nixpkgs)
+}
+
+// Hint says what to do next.
+func (e *ChannelMovedError) Hint() string {
+	return fmt.Sprintf("bootstrap push --upgrade %s moves it there on purpose (and records it), or nix-channel --rollback on the host puts its channel back", e.Host)
 }

@@ -31,6 +31,13 @@ type fakeHost struct {
 	copies  map[int]map[string][]byte // CopiesDir/N
 	secrets map[string][]byte         // uploaded secret temp files
 
+	// nixpkgs: the revision each generation was built from, what root's
+	// channel holds and follows, and what nix-channel --update fetches.
+	revs         map[int]string
+	channelRev   string
+	headRev      string
+	subscription string
+
 	cmds   []string
 	writes []string
 
@@ -48,7 +55,8 @@ type fakeHost struct {
 }
 
 func newFakeHost(t *testing.T, etc map[string]string) *fakeHost {
-	h := &fakeHost{t: t, etc: map[string][]byte{}, gens: []int{1}, current: 1, copies: map[int]map[string][]byte{}, secrets: map[string][]byte{}, jobRC: "0"}
+	h := &fakeHost{t: t, etc: map[string][]byte{}, gens: []int{1}, current: 1, copies: map[int]map[string][]byte{}, secrets: map[string][]byte{}, jobRC: "0",
+		revs: map[int]string{}, channelRev: revOld, headRev: revOld, subscription: "https://nixos.org/channels/nixos-24.11"}
 	for k, v := range etc {
 		h.etc[k] = []byte(v)
 	}
@@ -121,12 +129,19 @@ func (h *fakeHost) run(cmd string, stdout io.Writer) (int, error) {
 		}
 	case strings.Contains(cmd, "nix-env --list-generations"):
 		io.WriteString(stdout, h.listing())
+	case strings.HasPrefix(cmd, "exec 2>/dev/null\necho \"version=$(nixos-version)\""):
+		io.WriteString(stdout, h.nixpkgs())
+	case strings.HasPrefix(cmd, "HOME=/root nix-channel --add "):
+		h.subscription = strings.Fields(cmd)[3]
 	case strings.Contains(cmd, "--switch-generation"):
 		n, _ := strconv.Atoi(switchGenR.FindStringSubmatch(cmd)[1])
 		if !slices.Contains(h.gens, n) {
 			return 3, nil
 		}
 		h.current = n
+		if strings.Contains(cmd, "root's channel back") {
+			h.channelRev = h.rev(n)
+		}
 		if c, ok := h.copies[n]; ok {
 			h.etc = maps.Clone(c)
 		}
@@ -161,10 +176,14 @@ func (h *fakeHost) run(cmd string, stdout io.Writer) (int, error) {
 		io.WriteString(stdout, h.jobRC+"\n")
 	case strings.Contains(cmd, "nixos-rebuild"):
 		action := rebuildRE.FindStringSubmatch(cmd)[1]
+		if strings.Contains(cmd, "--upgrade") {
+			h.channelRev = h.headRev
+		}
 		if action == "switch" || action == "boot" {
 			n := h.gens[len(h.gens)-1] + 1
 			h.gens = append(h.gens, n)
 			h.current = n
+			h.revs[n] = h.channelRev
 		}
 		if h.rebuild != nil {
 			out, status, err := h.rebuild(h, action)
@@ -184,6 +203,29 @@ func (h *fakeHost) run(cmd string, stdout io.Writer) (int, error) {
 		return 127, nil
 	}
 	return 0, nil
+}
+
+// Revisions of nixpkgs the fake host runs: the one it was bootstrapped
+// with, and the channel's head.
+const (
+	revOld = "abc1234def5678abc1234def5678abc1234def56"
+	revNew = "fed9876cba5432fed9876cba5432fed9876cba54"
+)
+
+// rev is the revision generation n was built from.
+func (h *fakeHost) rev(n int) string {
+	if r, ok := h.revs[n]; ok {
+		return r
+	}
+	return revOld
+}
+
+// nixpkgs answers bootstrap's nixpkgs script.
+func (h *fakeHost) nixpkgs() string {
+	v := func(rev string) string { return "24.11." + strconv.Itoa(len(rev)) + "." + rev[:7] }
+	return fmt.Sprintf("version=%s (Vicuna)\nrevision=%s\nboot_version=%[1]s (Vicuna)\nboot_revision=%[2]s\nprofile=system-%[3]d-link\n"+
+		"channel_version=24.11\nchannel_suffix=.%[4]d.%[5]s\nchannel_revision=%[6]s\nchannel=nixos %[7]s\n",
+		v(h.rev(h.current)), h.rev(h.current), h.current, len(h.channelRev), h.channelRev[:7], h.channelRev, h.subscription)
 }
 
 // fakeConn is one connection to a fakeHost.

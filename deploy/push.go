@@ -14,6 +14,11 @@
 // armed on the host before the activation and cancelled only after that
 // connection, so a configuration that breaks SSH rolls itself back.
 //
+// A push never moves a host to another nixpkgs revision unless asked to
+// (Options.Upgrade), and records the revision the host runs afterwards, as
+// a rollback does. Check compares hosts with the workspace (drift) without
+// changing anything.
+//
 // It acts on any NixOS host of a workspace: the hosts' records and the way
 // to dial them come from package bootstrap; it imports remote, secrets and
 // workspace besides, and never cmd or a provider.
@@ -21,6 +26,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -30,6 +36,8 @@ import (
 	"strings"
 	"time"
 
+	"bootstrap/bootstrap"
+	"bootstrap/channel"
 	"bootstrap/remote"
 	"bootstrap/secrets"
 )
@@ -62,6 +70,10 @@ type Target struct {
 	// Secrets, decrypted, are pushed before the build (not with
 	// DryActivate); nil: none.
 	Secrets *secrets.Decrypted
+	// Channel is the channel the host follows: an upgrade of a host pinned
+	// to one release of it subscribes it to the channel again. Zero: the
+	// subscription is left as it is.
+	Channel channel.Channel
 }
 
 // Reporter receives a push's progress; calls for different hosts may come
@@ -131,7 +143,10 @@ type Result struct {
 	Secrets  []string
 	// DryActivate: the "would ..." lines of nixos-rebuild dry-activate.
 	DryActivate string
-	Took        time.Duration
+	// Nixpkgs is what the host runs and its channel holds after the push
+	// (nil with DryActivate, or when it could not be read).
+	Nixpkgs *bootstrap.Nixpkgs
+	Took    time.Duration
 }
 
 // Push pushes one host. The returned Result is never nil; it says how far
@@ -243,8 +258,15 @@ func (p *pusher) push(ctx context.Context) error {
 	}
 	before := Current(gens)
 	p.res.Before, p.res.After = before, before
+	np, err := p.nixpkgs(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 
 	if p.o.Action == DryActivate {
+		if np.ChannelMoved() {
+			p.step("note", "the host runs %s: push refuses to move it to its channel's nixpkgs without --upgrade", np)
+		}
 		return p.dryRun(ctx)
 	}
 	if len(changes) == 0 && !p.o.Upgrade {
@@ -253,7 +275,13 @@ func (p *pusher) push(ctx context.Context) error {
 			return err
 		}
 		p.res.UpToDate = true
+		p.res.Nixpkgs = np
 		return nil
+	}
+	if np.ChannelMoved() && !p.o.Upgrade {
+		// nixos-rebuild builds what the channel holds: refuse before
+		// anything changes rather than move the host's nixpkgs.
+		return &ChannelMovedError{Host: name, Nixpkgs: np}
 	}
 	if len(changes) == 0 {
 		p.step("diff", "no file changed; rebuilding for --upgrade")
@@ -273,23 +301,68 @@ func (p *pusher) push(ctx context.Context) error {
 	if err := p.pushSecrets(ctx); err != nil {
 		return p.withPutBack(ctx, err)
 	}
+	if p.o.Upgrade {
+		if err := p.follow(ctx, np); err != nil {
+			return p.withPutBack(ctx, err)
+		}
+	}
 	return p.rebuild(ctx)
+}
+
+// nixpkgs reads what the host runs and what its channel holds, into the log.
+func (p *pusher) nixpkgs(ctx context.Context) (*bootstrap.Nixpkgs, error) {
+	by := "push"
+	switch {
+	case p.o.Upgrade:
+		by = "push --upgrade"
+	case p.o.Action == Boot:
+		by = "push --boot"
+	}
+	n, err := bootstrap.ReadNixpkgs(ctx, p.r, by)
+	if err != nil {
+		return nil, err
+	}
+	p.logf("# nixpkgs: %s; root's channel follows %s\n", n, cmp.Or(n.Subscription, "nothing"))
+	return n, nil
+}
+
+// follow subscribes a host pinned to one release of its channel to the
+// channel again, so --upgrade moves it to the channel's head: nix-channel
+// --update of a release fetches the same release again.
+func (p *pusher) follow(ctx context.Context, np *bootstrap.Nixpkgs) error {
+	sub, err := channel.ParseSubscription(np.Subscription)
+	if err != nil || sub.Release == "" || p.t.Channel == (channel.Channel{}) {
+		return nil
+	}
+	p.step("channel", "root followed %s; --upgrade follows %s again", sub, p.t.Channel)
+	if err := p.run(ctx, followCmd(p.t.Channel)); err != nil {
+		return fmt.Errorf("subscribe %s to %s: %w", p.t.Name, p.t.Channel, err)
+	}
+	return nil
 }
 
 // readHostFiles reads the host's top-level /etc/nixos/*.nix.
 func (p *pusher) readHostFiles(ctx context.Context) (map[string][]byte, error) {
-	out, err := p.output(ctx, listFilesCmd())
-	if err != nil {
-		return nil, fmt.Errorf("list %s on %s: %w", NixOSDir, p.t.Name, err)
+	return hostFiles(ctx, p.r, p.t.Name, p.t.Log)
+}
+
+// hostFiles reads the host's top-level /etc/nixos/*.nix, the files push
+// manages, by base name; the listing goes to log.
+func hostFiles(ctx context.Context, r Remote, name string, log io.Writer) (map[string][]byte, error) {
+	var out bytes.Buffer
+	fmt.Fprintf(log, "$ %s\n", listFilesCmd())
+	if err := r.Run(ctx, listFilesCmd(), &out, log); err != nil {
+		return nil, fmt.Errorf("list %s on %s: %w", NixOSDir, name, err)
 	}
+	fmt.Fprintf(log, "%s", out.String())
 	files := map[string][]byte{}
-	for _, n := range strings.Split(out, "\n") {
+	for _, n := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if n == "" {
 			continue
 		}
-		data, err := p.r.ReadFile(ctx, NixOSDir+"/"+n)
+		data, err := r.ReadFile(ctx, NixOSDir+"/"+n)
 		if err != nil {
-			return nil, fmt.Errorf("read %s/%s on %s: %w", NixOSDir, n, p.t.Name, err)
+			return nil, fmt.Errorf("read %s/%s on %s: %w", NixOSDir, n, name, err)
 		}
 		files[n] = data
 	}

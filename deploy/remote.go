@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 
+	"bootstrap/bootstrap"
+	"bootstrap/channel"
 	"bootstrap/remote"
 )
 
@@ -16,7 +18,9 @@ const (
 	// top-level *.nix files, the ones bootstrap's capture copies back.
 	NixOSDir = "/etc/nixos"
 	// SystemProfile is the system profile whose generations nix-env lists.
-	SystemProfile = "/nix/var/nix/profiles/system"
+	SystemProfile = bootstrap.SystemProfile
+	// channelsProfile is root's channels, one generation per nix-channel --update.
+	channelsProfile = "/nix/var/nix/profiles/per-user/root/channels"
 	// CopiesDir holds CopiesDir/N/*.nix: /etc/nixos as it was when
 	// generation N was made by push (root only). Rollback restores them.
 	CopiesDir = "/var/lib/bootstrap/etc-nixos"
@@ -142,12 +146,44 @@ func RollbackCommand(n int) string {
 	return fmt.Sprintf("nix-env -p %s --switch-generation %d && %s/bin/switch-to-configuration switch", SystemProfile, n, SystemProfile)
 }
 
-// rollbackScript switches the profile to generation n, restores the copy of
-// /etc/nixos kept for it, then runs switch-to-configuration (switch, or
-// boot: make it the next boot's default without activating it). It exits
-// 3 when n does not exist and with switch-to-configuration's status.
+// rollbackScript switches the profile to generation n, puts root's channel
+// back on the nixpkgs it was built from, restores the copy of /etc/nixos
+// kept for it, then runs switch-to-configuration (switch, or boot: make it
+// the next boot's default without activating it). It exits 3 when n does
+// not exist and with switch-to-configuration's status.
 func rollbackScript(n int, activation string) string {
 	return fmt.Sprintf(`nix-env -p %[1]s --switch-generation %[2]d || exit 3
 %[3]s
-%[1]s/bin/switch-to-configuration %[4]s`, SystemProfile, n, restoreCopyScript(n), activation)
+%[4]s
+%[1]s/bin/switch-to-configuration %[5]s`, SystemProfile, n, channelBackScript(SystemProfile, channelsProfile), restoreCopyScript(n), activation)
+}
+
+// channelBackScript switches root's channels profile to its newest
+// generation holding the nixpkgs revision the system profile's system was
+// built from, when the channel holds another: a later nixos-rebuild (a
+// push) then builds that revision again instead of moving the host, as
+// the channel was moved by an upgrade after that system was built. Without
+// such a generation (collected as garbage) the channel is left as it is.
+func channelBackScript(system, channels string) string {
+	return fmt.Sprintf(`want=$(%[1]s/sw/bin/nixos-version --revision 2>/dev/null) || want=
+have=$(cat %[2]s/nixos/.git-revision 2>/dev/null) || have=
+if [ -n "$want" ] && [ "$want" != "$have" ]; then
+  best=
+  for l in %[2]s-*-link; do
+    n=${l#%[2]s-}; n=${n%%-link}
+    case $n in ''|*[!0-9]*) continue ;; esac
+    if [ "$(cat "$l/nixos/.git-revision" 2>/dev/null)" = "$want" ] && { [ -z "$best" ] || [ "$n" -gt "$best" ]; }; then best=$n; fi
+  done
+  if [ -n "$best" ] && nix-env -p %[2]s --switch-generation "$best" >/dev/null 2>&1; then
+    echo "root's channel back on its generation $best: nixpkgs $want"
+  else
+    echo "no generation of root's channel holds nixpkgs $want: the channel is left as it is"
+  fi
+fi`, system, channels)
+}
+
+// followCmd subscribes root's nixos channel to the channel c (instead of
+// one release of it), without updating it.
+func followCmd(c channel.Channel) string {
+	return "HOME=/root nix-channel --add " + quote(c.URL()) + " nixos"
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"bootstrap/bootstrap"
 	"bootstrap/remote"
 )
 
@@ -24,6 +25,9 @@ type RollbackResult struct {
 	// Config: the copy of /etc/nixos kept for To was restored; without one
 	// /etc/nixos was left as it was.
 	Config bool
+	// Nixpkgs is what the host runs and its channel holds afterwards (nil
+	// when nothing changed, or when it could not be read).
+	Nixpkgs *bootstrap.Nixpkgs
 }
 
 // Rollback switches the host to generation gen (0: the newest one older
@@ -125,5 +129,10 @@ func Rollback(ctx context.Context, t Target, gen int, o RollbackOptions) (*Rollb
 		return res, fmt.Errorf("%s: after the rollback generation %d is current, not %d", t.Name, cur, target)
 	}
 	step("done", "generation %d (was %d)", target, res.From)
+	if res.Nixpkgs, err = bootstrap.ReadNixpkgs(ctx, fresh, "rollback"); err != nil {
+		step("done", "could not read the nixpkgs it runs: %v", err)
+	} else {
+		step("done", "runs %s", res.Nixpkgs)
+	}
 	return res, nil
 }

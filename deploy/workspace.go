@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"bootstrap/bootstrap"
+	"bootstrap/channel"
 	"bootstrap/secrets"
 	"bootstrap/workspace"
 )
@@ -47,6 +48,7 @@ func PushHosts(ctx context.Context, ws *workspace.Workspace, r Request) ([]Outco
 			return nil, err
 		}
 		targets[i] = Target{Name: rec.Name, Files: files, Dial: Dial(ws, rec)}
+		targets[i].Channel, _ = channel.Parse(rec.Channel) // zero when unreadable: the subscription is left as it is
 	}
 	if r.Action != DryActivate {
 		err := decryptSecrets(ws, targets, r.Identities)
@@ -65,7 +67,21 @@ func PushHosts(ctx context.Context, ws *workspace.Workspace, r Request) ([]Outco
 		defer f.Close()
 		targets[i].Log = f
 	}
-	return PushAll(ctx, targets, r.Options, r.Parallel), nil
+	outcomes := PushAll(ctx, targets, r.Options, r.Parallel)
+	for i, oc := range outcomes {
+		if oc.Result != nil && oc.Result.Nixpkgs != nil {
+			if err := recordNixpkgs(ws, recs[i], oc.Result.Nixpkgs); err != nil && oc.Err == nil {
+				outcomes[i].Err = err
+			}
+		}
+	}
+	return outcomes, nil
+}
+
+// recordNixpkgs saves what the host runs now into its record.
+func recordNixpkgs(ws *workspace.Workspace, rec *bootstrap.Record, n *bootstrap.Nixpkgs) error {
+	rec.Nixpkgs = n
+	return bootstrap.SaveRecord(ws, rec)
 }
 
 // pushHosts loads the records of the hosts to push.
@@ -91,7 +107,7 @@ func pushHosts(ws *workspace.Workspace, r Request) ([]*bootstrap.Record, error) 
 			recs = append(recs, rec)
 		}
 		if len(recs) == 0 {
-			return nil, &bootstrap.NotReadyError{Reason: fmt.Sprintf("no bootstrapped host in workspace %s: nothing to push", ws.Dir)}
+			return nil, &bootstrap.NotReadyError{Reason: fmt.Sprintf("no bootstrapped host in workspace %s", ws.Dir)}
 		}
 		return recs, nil
 	}
@@ -213,5 +229,11 @@ func RollbackHost(ctx context.Context, ws *workspace.Workspace, name string, gen
 		return &RollbackResult{Host: name}, err
 	}
 	defer f.Close()
-	return Rollback(ctx, Target{Name: name, Dial: Dial(ws, rec), Log: f}, gen, o)
+	res, err := Rollback(ctx, Target{Name: name, Dial: Dial(ws, rec), Log: f}, gen, o)
+	if res.Nixpkgs != nil {
+		if serr := recordNixpkgs(ws, rec, res.Nixpkgs); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return res, err
 }

@@ -142,10 +142,11 @@ func TestCloneWithSecrets(t *testing.T) {
 		t.Errorf("clone onto an existing name: got %s, want exit 2", r)
 	}
 	r = e.run(ctx, "clone", "web-src", "web-clone", "--to", "ssh", "--host", "root@"+dst.addr, "-i", dst.keyPath,
-		"--host-key", dst.hostKeyFP, "--with-secrets", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
+		"--host-key", dst.hostKeyFP, "--with-secrets", "--follow-channel", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
 	if r.code != 0 {
 		t.Fatalf("clone: got %s", r)
 	}
+	// Built from the source's release, then subscribed to the channel again (--follow-channel).
 	assertNixOS(t, e, dst, "web-clone", "nixos-24.11")
 	assertSecret(t, e, dst, "db-password", rotated)
 	if rec := e.record("web-clone"); rec.CloneOf != "web-src" {

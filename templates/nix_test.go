@@ -298,7 +298,7 @@ func TestNixEvalDefaultHostNix(t *testing.T) {
 	}
 }
 
-// TestNixStringRoundTrip feeds nixString's output to the Nix evaluator and
+// TestNixStringRoundTrip feeds NixString's output to the Nix evaluator and
 // expects the original strings back.
 func TestNixStringRoundTrip(t *testing.T) {
 	nixInstantiate(t)
@@ -310,7 +310,7 @@ func TestNixStringRoundTrip(t *testing.T) {
 	var src strings.Builder
 	src.WriteString("[\n")
 	for _, s := range in {
-		src.WriteString("  " + nixString(s) + "\n")
+		src.WriteString("  " + NixString(s) + "\n")
 	}
 	src.WriteString("]\n")
 	dir := writeFiles(t, map[string][]byte{"list.nix": []byte(src.String())})
@@ -320,7 +320,7 @@ func TestNixStringRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, in) {
 		for i := range in {
 			if i >= len(got) || got[i] != in[i] {
-				t.Errorf("string %d: nixString(%q) = %s evaluates to %q", i, in[i], nixString(in[i]), got)
+				t.Errorf("string %d: NixString(%q) = %s evaluates to %q", i, in[i], NixString(in[i]), got)
 			}
 		}
 	}

@@ -92,7 +92,7 @@ var stateVersionRE = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}$`)
 //go:embed *.nix.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("").Funcs(template.FuncMap{"nix": nixString}).ParseFS(files, "*.nix.tmpl"))
+var tmpl = template.Must(template.New("").Funcs(template.FuncMap{"nix": NixString}).ParseFS(files, "*.nix.tmpl"))
 
 // data is what the templates see.
 type data struct {
@@ -336,10 +336,10 @@ func shorten(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// nixString quotes s as a Nix double-quoted string literal: backslash,
+// NixString quotes s as a Nix double-quoted string literal: backslash,
 // double quote and the "${" that starts an interpolation are escaped, as
 // are newline, carriage return and tab.
-func nixString(s string) string {
+func NixString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')

@@ -69,8 +69,8 @@ func TestNixString(t *testing.T) {
 		{"ünïcødé", `"ünïcødé"`},
 	}
 	for _, tt := range tests {
-		if got := nixString(tt.in); got != tt.want {
-			t.Errorf("nixString(%q) = %s, want %s", tt.in, got, tt.want)
+		if got := NixString(tt.in); got != tt.want {
+			t.Errorf("NixString(%q) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }

@@ -162,6 +162,14 @@ func (e *Evaluator) Eval(ctx context.Context, configFile string, selectPaths []s
 	return v, nil
 }
 
+// EvalExpr evaluates the Nix expression expr strictly, in the same
+// private, offline Nix as Eval, and returns its value as JSON. Paths in expr
+// are best absolute: it runs in a directory of its own. A failure of Nix is
+// a *NixError.
+func (e *Evaluator) EvalExpr(ctx context.Context, expr string) ([]byte, error) {
+	return e.run(ctx, func(string) []string { return []string{"--eval", "--strict", "--json", "--expr", expr} })
+}
+
 // run runs nix-instantiate in a fresh private directory, with the arguments
 // that args returns for the directory where it wrote the evaluator's files.
 // When Nix fails, the error is a *NixError.

@@ -884,3 +884,25 @@ func TestEvalNoDownloads(t *testing.T) {
 		t.Errorf("took %v, want a prompt failure", d)
 	}
 }
+
+func TestEvalExpr(t *testing.T) {
+	e := evaluator(t)
+	dir := writeTree(t, map[string]string{"a.nix": "{ x = 1; y = [ ./a.nix ]; }\n"})
+	tests := []struct {
+		expr, want, msg string
+	}{
+		{`let a = import ` + filepath.Join(dir, "a.nix") + `; in { inherit (a) x; y = map toString a.y; }`, `{"x":1,"y":["` + filepath.Join(dir, "a.nix") + `"]}`, ""},
+		{`builtins.fetchTarball "https://example.org/x.tar.gz"`, "", "error:"},
+		{`{ x = ; }`, "", "syntax error"},
+	}
+	for _, tt := range tests {
+		got, err := e.EvalExpr(testContext(t), tt.expr)
+		var ne *NixError
+		switch {
+		case tt.msg == "" && (err != nil || string(got) != tt.want):
+			t.Errorf("EvalExpr(%s): got %s, %v; want %s", tt.expr, got, err, tt.want)
+		case tt.msg != "" && (!errors.As(err, &ne) || !strings.Contains(ne.Msg, tt.msg)):
+			t.Errorf("EvalExpr(%s): got %s, %v; want a *NixError with %q", tt.expr, got, err, tt.msg)
+		}
+	}
+}
