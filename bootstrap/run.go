@@ -16,6 +16,8 @@ import (
 const (
 	DefaultTimeout       = 60 * time.Minute
 	DefaultRebootTimeout = 10 * time.Minute
+	// DefaultConnectTimeout bounds reaching a host that should be up.
+	DefaultConnectTimeout = 2 * time.Minute
 )
 
 // Bootstrap runs the whole pipeline for opts.Name, resuming an earlier run
@@ -94,8 +96,8 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if runErr != nil {
 		return runErr
 	}
-	fmt.Fprintf(opts.Stdout, "done: %s runs NixOS %s at %s\n  ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
-		opts.Name, opts.Channel, rec.Address, ws.Rel(deploy.Path), ws.Rel(ws.KnownHosts()), sshHost(rec))
+	fmt.Fprintf(opts.Stdout, "done: %s runs NixOS %s at %s\n  bootstrap connect %s\n  ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
+		opts.Name, opts.Channel, rec.Address, opts.Name, ws.Rel(deploy.Path), ws.Rel(ws.KnownHosts()), sshHost(rec))
 	return nil
 }
 

@@ -33,10 +33,7 @@ func newDestroyCmd(g *globalOptions) *cobra.Command {
 hosts/NAME/state.json and as found by the workspace's tags (so what an interrupted run
 created is removed too). Already gone is fine; running it twice is fine. The host's .nix
 files and log stay in the workspace; its state.json and known_hosts entry go.`,
-		Args: cobra.ExactArgs(1),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			o.stdin, o.stdout, o.stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -44,7 +41,7 @@ files and log stay in the workspace; its state.json and known_hosts entry go.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
-	settingFlags(cmd.Flags(), o.Settings, func(s provider.Setting) bool { return s.Destroy }, func(_ provider.Cloud, s provider.Setting) (string, string) {
+	settingFlags(cmd, o.Settings, func(s provider.Setting) bool { return s.Destroy }, func(_ provider.Cloud, s provider.Setting) (string, string) {
 		return s.Default, s.Usage
 	})
 	return cmd

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,9 +68,6 @@ Several hosts (or --all: every bootstrapped host) are pushed in parallel, at mos
   bootstrap push web-1 --boot --upgrade       # newest channel, active after the next reboot
   bootstrap push --all --parallel 8`,
 		ValidArgsFunction: hostNames(g),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Names = args
 			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -263,17 +259,4 @@ func (p *progress) Step(host, step, msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%-*s  %-8s %s\n", p.width, host, step, msg)
-}
-
-// hostNames completes workspace host names.
-func hostNames(g *globalOptions) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		ws, err := workspace.Open(g.Workspace)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		names, _ := ws.Hosts()
-		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(args, n) })
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
 }

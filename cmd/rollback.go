@@ -44,16 +44,8 @@ to with /etc/nixos left as it is. The workspace's hosts/NAME is not changed: the
 push applies it again.`,
 		Example: `  bootstrap rollback web-1        # the previous generation
   bootstrap rollback web-1 12`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return usagef("usage: bootstrap rollback NAME [GENERATION]")
-			}
-			return nil
-		},
+		Args:              argsBetween(1, 2),
 		ValidArgsFunction: hostNames(g),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.stdout = args[0], cmd.OutOrStdout()
 			if len(args) == 2 {

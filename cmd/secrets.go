@@ -60,6 +60,9 @@ unless hosts/NAME/secrets.yaml says otherwise:
 They never go under /etc/nixos or into the Nix store, and survive reboots.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				if s := suggestions(cmd, args[0]); len(s) > 0 {
+					return usagef("unknown secrets command %q: did you mean %s? (set, list, rm or push)", args[0], strings.Join(s, " or "))
+				}
 				return usagef("unknown secrets command %q: use set, list, rm or push", args[0])
 			}
 			return nil
@@ -68,16 +71,6 @@ They never go under /etc/nixos or into the Nix store, and survive reboots.`,
 	}
 	cmd.AddCommand(newSecretsSetCmd(g), newSecretsListCmd(g), newSecretsRmCmd(g), newSecretsPushCmd(g))
 	return cmd
-}
-
-// secretsArgs checks the argument count, returning a usage error.
-func secretsArgs(min, max int, usage string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < min || len(args) > max {
-			return usagef("usage: bootstrap secrets %s", usage)
-		}
-		return nil
-	}
 }
 
 func (o *SecretsOptions) parseArgs(cmd *cobra.Command, args []string) error {
@@ -110,10 +103,7 @@ trailing newline included). It is never printed. Empty values and values over
 		Example: `  bootstrap secrets set web-1 db-password            # type it, hidden
   bootstrap secrets set web-1 tls.key ./web-1.key
   pass show web-1/api | bootstrap secrets set web-1 api-token -`,
-		Args: secretsArgs(2, 3, "set NAME KEY [FILE|-]"),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Args: argsBetween(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
 				return err
@@ -192,10 +182,7 @@ func newSecretsListCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list NAME",
 		Short: "List a host's secrets (keys, sizes, recipients; never values)",
-		Args:  secretsArgs(1, 1, "list NAME"),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Args:  argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
 				return err
@@ -287,10 +274,7 @@ func newSecretsRmCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rm NAME KEY",
 		Short: "Remove a secret from the workspace (the host keeps it until push --prune)",
-		Args:  secretsArgs(2, 2, "rm NAME KEY"),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Args:  argsBetween(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
 				return err
@@ -339,10 +323,10 @@ else $` + secrets.IdentityEnv + `; else those of ~/.config/bootstrap/age.txt,
 with those usual places.`,
 		Example: `  bootstrap secrets push web-1
   bootstrap secrets push web-1 --prune --identity ~/.config/bootstrap/age.txt`,
-		Args: secretsArgs(1, 1, "push NAME [--prune] [--identity FILE]..."),
+		Args: argsBetween(1, 1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			o.identitiesGiven = cmd.Flags().Changed("identity")
-			return applySettings(cmd, g)
+			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
