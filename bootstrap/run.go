@@ -123,19 +123,34 @@ func recordFor(ws *workspace.Workspace, opts Options) (rec *Record, existed bool
 		return nil, false, err
 	}
 	if existed {
-		return rec, true, compatible(rec, opts)
+		if err := compatible(rec, opts); err != nil {
+			return nil, true, err
+		}
+		if !rec.Done(StepConnect) {
+			// Never reached: a typo in the host, port or channel is not a
+			// machine to stay with. The rerun's replace them.
+			rec.Channel = opts.Channel.String()
+			if opts.Host != "" {
+				rec.User, rec.Address, rec.Port = opts.User, opts.Host, opts.Port
+			}
+		}
+		return rec, true, nil
 	}
 	return &Record{Name: opts.Name, Provider: opts.Provider, User: opts.User, Address: opts.Host, Port: opts.Port, Channel: opts.Channel.String(), CloneOf: opts.CloneOf}, false, nil
 }
 
 // compatible refuses a rerun whose inputs contradict the record: resuming
-// with another channel or address would mix two machines' state.
+// with another channel or address would mix two machines' state. A host
+// never reached may change its address, port, user and channel.
 func compatible(rec *Record, o Options) error {
-	if rec.Channel != "" && rec.Channel != o.Channel.String() {
-		return &provider.ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
-	}
 	if rec.Provider != "" && rec.Provider != o.Provider {
 		return &provider.ConflictError{Name: rec.Name, Field: "provider", Recorded: rec.Provider, Given: o.Provider}
+	}
+	if !rec.Done(StepConnect) {
+		return nil
+	}
+	if rec.Channel != "" && rec.Channel != o.Channel.String() {
+		return &provider.ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
 	}
 	if o.Host != "" && rec.Address != "" && rec.Address != o.Host {
 		return &provider.ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}

@@ -67,14 +67,17 @@ func render(w io.Writer, err error) int {
 	case errors.As(err, &be) && be.Tail != "":
 		printTail(w, "nixos-rebuild", be.Tail)
 	}
+	prefix := paint(colour(w), "31", "error:")
+	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ")
 	if hint != "" {
-		fmt.Fprintf(w, "error: %s; %s\n", msg, hint)
+		fmt.Fprintf(w, "%s %s; %s\n", prefix, msg, hint)
 	} else {
-		fmt.Fprintf(w, "error: %s\n", msg)
+		fmt.Fprintf(w, "%s %s\n", prefix, msg)
 	}
 	return code
 }
 
+// printTail shows the last lines of a remote tool's output above the error.
 func printTail(w io.Writer, what, tail string) {
 	fmt.Fprintf(w, "last lines of %s:\n", what)
 	for _, l := range strings.Split(strings.TrimRight(tail, "\n"), "\n") {

@@ -51,7 +51,7 @@ func runGenerations(ctx context.Context, o *GenerationsOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}

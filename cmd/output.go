@@ -32,3 +32,13 @@ func paint(on bool, code, s string) string {
 	}
 	return "\x1b[" + code + "m" + s + "\x1b[0m"
 }
+
+// isUsage reports bad input (exit 2): nothing ran, so --json prints no
+// object, only the error line on stderr.
+func isUsage(err error) bool {
+	if err == nil {
+		return false
+	}
+	_, _, code := explain(err)
+	return code == exitUsage
+}

@@ -79,7 +79,7 @@ func (o *pipelineOptions) streams(g *globalOptions, stdout, stderr io.Writer) (p
 // one line the progress would have ended with. It returns err.
 func (o *pipelineOptions) report(g *globalOptions, stdout io.Writer, ws *workspace.Workspace, name string, err error) error {
 	switch {
-	case o.JSON:
+	case o.JSON && !isUsage(err):
 		if jerr := writeJSON(stdout, resultOf(ws, name, err)); jerr != nil && err == nil {
 			return jerr
 		}
