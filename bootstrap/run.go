@@ -49,6 +49,14 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 			return &StepError{Step: StepInfect, Host: opts.Name, Err: fmt.Errorf("fetch nixos-infect: %w", err)}
 		}
 	}
+	// Secrets are decrypted before anything is written: one that cannot be
+	// leaves the workspace as it was.
+	s := &State{Opts: opts, WS: ws, Rec: rec, script: script}
+	s.clock.start = start
+	if err := loadSecrets(s); err != nil {
+		return err
+	}
+	defer s.secrets.Wipe()
 	deploy, err := ws.EnsureDeployKey()
 	if err != nil {
 		return err
@@ -59,19 +67,13 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "\n#### bootstrap %s %s (%s) at %s\n", opts.Provider, opts.Name, opts.Channel, time.Now().UTC().Format(time.RFC3339))
-
-	s := &State{Opts: opts, WS: ws, Rec: rec, Deploy: deploy, Log: logf, script: script}
-	s.clock.start = start
+	s.Deploy, s.Log = deploy, logf
 	if script != nil {
 		rec.InfectURL, rec.InfectSHA256 = opts.Infect.URL, opts.Infect.SHA256
 		if opts.InfectEnv != nil {
 			rec.InfectEnv = opts.InfectEnv
 		}
 	}
-	if err := loadSecrets(s); err != nil {
-		return err
-	}
-	defer s.secrets.Wipe()
 	if err := s.Save(); err != nil {
 		return err
 	}

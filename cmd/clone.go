@@ -89,11 +89,7 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) (err err
 	if o.SourceHostKey != "" && !fingerprintRE.MatchString(o.SourceHostKey) {
 		return usagef("--source-host-key %q is not a SHA256 fingerprint: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints", o.SourceHostKey)
 	}
-	open := workspace.Open
-	if o.DryRun {
-		open = workspace.Load
-	}
-	ws, err := open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func newCloudCmd(g *globalOptions, c provider.Cloud) *cobra.Command {
 				}
 				return runCloudPipeline(cmd.Context(), o, ws, opts)
 			}
-			ws, err := workspace.Open(o.global.Workspace)
+			ws, err := workspace.Load(o.global.Workspace)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"bootstrap/workspace"
 )
 
 // ConfigFile is the settings file name, looked up in the workspace and then
@@ -107,6 +109,10 @@ func applySettings(cmd *cobra.Command, g *globalOptions) error {
 			}
 		}
 		g.Workspace = ws
+	}
+	if fi, err := os.Stat(expandHome(g.Workspace)); err == nil && !fi.IsDir() {
+		abs, _ := filepath.Abs(g.Workspace)
+		return &workspace.NotDirError{Path: abs}
 	}
 	wsFile := filepath.Join(expandHome(g.Workspace), ConfigFile)
 	if err := mergeFile(v, files, wsFile, known, true); err != nil {

@@ -15,6 +15,7 @@ import (
 	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
 	"bootstrap/secrets"
+	"bootstrap/workspace"
 )
 
 // Exit codes. Scripts can tell what kind of failure happened. exitCodes is
@@ -120,6 +121,9 @@ func explain(err error) (msg, hint string, code int) {
 		confirm  *deploy.ConfirmError
 		gen      *deploy.GenerationError
 		broken   *bootstrap.BrokenRecordError
+		cloudM   *bootstrap.CloudMachineError
+		notDir   *workspace.NotDirError
+		cfgFile  *ConfigFileError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -133,16 +137,20 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, gen.Hint(), exitUsage
 	case errors.As(err, &broken):
 		return msg, broken.Hint(), exitError
+	case errors.As(err, &cloudM):
+		return msg, cloudM.Hint(), exitUsage
 	case errors.As(err, &download):
 		return msg, download.Hint(), exitInfect
 	case !errors.Is(err, context.Canceled) && errors.As(err, &hinted):
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config), errors.As(err, &notDir):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
 		return msg, setting.hint(), exitUsage
+	case errors.As(err, &cfgFile):
+		return msg, "fix that file (keys are flag names, values as on the command line)", exitUsage
 	case errors.As(err, &conflict):
 		return msg, conflictHint(conflict), exitUsage
 	case errors.As(err, &mismatch):

@@ -124,6 +124,9 @@ func (o *pipelineOptions) resolve(ctx context.Context, flags *pflag.FlagSet) (bo
 	if err := checkIdentities("--identity", o.Identities); err != nil {
 		return opts, err
 	}
+	if o.Agent && os.Getenv("SSH_AUTH_SOCK") == "" {
+		return opts, usagef("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set (start one with eval $(ssh-agent) and ssh-add)")
+	}
 
 	switch {
 	case o.InfectURL == "" && o.InfectSHA256 == "":

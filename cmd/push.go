@@ -96,9 +96,9 @@ type pushResult struct {
 	ExitCode    int      `json:"exit_code"`
 	Error       string   `json:"error,omitempty"`
 	Hint        string   `json:"hint,omitempty"`
-	Action      string   `json:"action"`           // switch, boot or dry-activate
-	Changes     []string `json:"changes"`          // "+added.nix", "modified.nix", "-removed.nix"
-	UpToDate    bool     `json:"up_to_date"`       // nothing differed: nothing was built
+	Action      string   `json:"action"`            // switch, boot or dry-activate
+	Changes     []string `json:"changes"`           // "+added.nix", "modified.nix", "-removed.nix"
+	UpToDate    bool     `json:"up_to_date"`        // nothing differed: nothing was built
 	Before      int      `json:"generation_before"` // 0: unknown
 	After       int      `json:"generation_after"`
 	Secrets     []string `json:"secrets"` // written to the host

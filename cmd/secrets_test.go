@@ -136,7 +136,6 @@ func TestSecretsSetListRm(t *testing.T) {
 	})
 }
 
-
 func TestSecretsArgumentValidation(t *testing.T) {
 	secretsEnv(t)
 	ws, _ := newSecretsWorkspace(t)

@@ -90,7 +90,7 @@ func runSSH(ctx context.Context, o *SSHOptions, opts bootstrap.Options) (err err
 		}
 		return bootstrap.Plan(o.stdout, ws, opts)
 	}
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}

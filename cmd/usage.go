@@ -41,7 +41,8 @@ func missingArgs(use string, have int) string {
 	words := strings.Fields(use)[1:]
 	var names []string
 	for _, w := range words {
-		if strings.HasPrefix(w, "[") || strings.HasPrefix(w, "-") || w == "|" {
+		optional := strings.HasPrefix(w, "[") && strings.HasSuffix(w, "]") // [GENERATION]; not [USER@]HOST
+		if optional || strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[-") || w == "|" || strings.HasSuffix(w, "...") {
 			break
 		}
 		names = append(names, w)
@@ -74,10 +75,11 @@ func flagError(cmd *cobra.Command, err error) error {
 	return usagef("unknown flag --%s: %s --help lists the flags", name, cmd.CommandPath())
 }
 
-// closestFlag is the flag of cmd nearest to name: a prefix of it, or at
-// most a third of its letters away (Levenshtein distance).
+// closestFlag is the flag of cmd nearest to name: one it is a prefix of,
+// or one at most two edits away (a third of its letters for long names;
+// Levenshtein distance).
 func closestFlag(cmd *cobra.Command, name string) string {
-	best, bestDist := "", len(name)/3+1
+	best, bestDist := "", max(2, len(name)/3)+1
 	visit := func(f *pflag.Flag) {
 		if f.Hidden {
 			return
@@ -109,13 +111,30 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 	return usagef("unknown command %q: %s --help lists the commands", args[0], cmd.CommandPath())
 }
 
-// suggestions are cmd's subcommands within two edits of typed, or that
-// it is a prefix of (cobra's rule, with its usual distance).
+// suggestions are cmd's subcommands that typed is a prefix of, else the
+// nearest ones within two edits (Levenshtein distance).
 func suggestions(cmd *cobra.Command, typed string) []string {
-	if cmd.SuggestionsMinimumDistance <= 0 {
-		cmd.SuggestionsMinimumDistance = 2
+	var prefixed, near []string
+	best := 3
+	for _, c := range cmd.Commands() {
+		if !c.IsAvailableCommand() {
+			continue
+		}
+		if strings.HasPrefix(c.Name(), typed) {
+			prefixed = append(prefixed, c.Name())
+			continue
+		}
+		switch d := levenshtein.ComputeDistance(typed, c.Name()); {
+		case d < best:
+			best, near = d, []string{c.Name()}
+		case d == best:
+			near = append(near, c.Name())
+		}
 	}
-	return cmd.SuggestionsFor(typed)
+	if len(prefixed) > 0 {
+		return prefixed
+	}
+	return near
 }
 
 // asUsage makes cobra's own errors (an unknown subcommand of a command

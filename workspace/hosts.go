@@ -38,6 +38,9 @@ func (w *Workspace) ID() (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(b)
+	if err := os.MkdirAll(w.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("create workspace %s: %w", w.Dir, err)
+	}
 	if err := WriteFileAtomic(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", err
 	}
