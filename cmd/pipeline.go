@@ -121,8 +121,17 @@ func (o *pipelineOptions) resolve(ctx context.Context, flags *pflag.FlagSet) (bo
 		return opts, usagef("--timeout, --reboot-timeout and --connect-timeout must be positive (e.g. 10m)")
 	}
 	opts.Timeout, opts.RebootTimeout, opts.ConnectTimeout = o.Timeout, o.RebootTimeout, o.ConnectTimeout
-	if err := checkIdentities("--identity", o.Identities); err != nil {
-		return opts, err
+	if !o.Agent {
+		if err := checkIdentities("--identity", o.Identities); err != nil {
+			return opts, err
+		}
+	}
+	for _, p := range o.Identities {
+		if _, err := os.Stat(p); err != nil && o.Agent {
+			if _, perr := os.Stat(p + ".pub"); perr != nil {
+				return opts, usagef("identity %s: neither it nor %s.pub exists, and --agent needs one to pick the agent's key: fix --identity", p, p)
+			}
+		}
 	}
 	if o.Agent && os.Getenv("SSH_AUTH_SOCK") == "" {
 		return opts, usagef("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set (start one with eval $(ssh-agent) and ssh-add)")
@@ -199,7 +208,8 @@ func isPublicKey(path string) bool {
 }
 
 // checkIdentities refuses, before anything is contacted, an identity file
-// that is missing or that others may read: OpenSSH refuses those too.
+// that is missing or that others may read: OpenSSH refuses those too. (With
+// --agent the private file is not read: its .pub picks the agent's key.)
 func checkIdentities(flag string, paths []string) error {
 	for _, p := range paths {
 		fi, err := os.Stat(p)
