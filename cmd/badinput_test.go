@@ -96,7 +96,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	f := &fixture{recorder: newListener(t, "127.0.0.1:0"), sshd: newFakeSSHD(t, "127.0.0.1:0"), sshd6: newFakeSSHD(t, "[::1]:0")}
+	f := &fixture{recorder: newListener(t), sshd: newFakeSSHD(t, "127.0.0.1:0"), sshd6: newFakeSSHD(t, "[::1]:0")}
 	f.closed, f.closed6 = closedPort(t, "127.0.0.1:0"), closedPort(t, "[::1]:0")
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "not ssh", http.StatusNotFound) }))
 	t.Cleanup(hs.Close)
@@ -347,6 +347,19 @@ func write(t *testing.T, path, content string, mode os.FileMode) {
 	}
 }
 
+// newSigner is a fresh ed25519 key.
+func newSigner(t *testing.T) ssh.Signer {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
 func newPrivateKey(t *testing.T) string {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -359,30 +372,15 @@ func newPrivateKey(t *testing.T) string {
 	return string(pem.EncodeToMemory(block))
 }
 
-// listener accepts and counts connections on a loopback address.
+// listener counts the connections to a loopback port (countingListener).
 type listener struct {
 	port  int
-	count atomic.Int32
+	count *atomic.Int32
 }
 
-func newListener(t *testing.T, addr string) *listener {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	l := &listener{port: ln.Addr().(*net.TCPAddr).Port}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			l.count.Add(1)
-			c.Close()
-		}
-	}()
-	return l
+func newListener(t *testing.T) *listener {
+	port, n := countingListener(t)
+	return &listener{port: port, count: n}
 }
 
 func closedPort(t *testing.T, addr string) int {
@@ -404,14 +402,7 @@ type fakeSSHD struct {
 }
 
 func newFakeSSHD(t *testing.T, addr string) *fakeSSHD {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := newSigner(t)
 	cfg := &ssh.ServerConfig{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
 		return nil, fmt.Errorf("no")
 	}}

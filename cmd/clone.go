@@ -86,8 +86,8 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) (err err
 	if err := checkIdentities("--source-identity", o.SourceIdentities); err != nil {
 		return err
 	}
-	if o.SourceHostKey != "" && !fingerprintRE.MatchString(o.SourceHostKey) {
-		return usagef("--source-host-key %q is not a SHA256 fingerprint: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints", o.SourceHostKey)
+	if err := checkFingerprint("--source-host-key", o.SourceHostKey); err != nil {
+		return err
 	}
 	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"bootstrap/channel"
 	"bootstrap/infect"
 	"bootstrap/network"
+	"bootstrap/remote"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
@@ -81,6 +82,14 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 
 var fingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}$`)
 
+// checkFingerprint checks a host key flag's value ("" is none).
+func checkFingerprint(flag, v string) error {
+	if v != "" && !fingerprintRE.MatchString(v) {
+		return usagef("%s %q is not a SHA256 fingerprint: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints", flag, v)
+	}
+	return nil
+}
+
 // resolve validates the flags into pipeline options (keys are loaded later,
 // only when the run is real). Every check here happens before anything is
 // contacted or created.
@@ -104,8 +113,8 @@ func (o *pipelineOptions) resolve(ctx context.Context, flags *pflag.FlagSet) (bo
 		return opts, usagef("--json reports a run's result and --dry-run prints a plan: leave out one")
 	}
 	opts.Name = o.Name
-	if o.HostKey != "" && !fingerprintRE.MatchString(o.HostKey) {
-		return opts, usagef("--host-key %q is not a SHA256 fingerprint: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints", o.HostKey)
+	if err := checkFingerprint("--host-key", o.HostKey); err != nil {
+		return opts, err
 	}
 	opts.HostKey = o.HostKey
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
@@ -222,8 +231,9 @@ func checkIdentities(flag string, paths []string) error {
 			return usagef("identity %s is a directory: %s takes a private key file", p, flag)
 		case isPublicKey(p):
 			return usagef("identity %s is a public key: %s takes the private key (%s)", p, flag, strings.TrimSuffix(p, ".pub"))
-		case fi.Mode().Perm()&0o077 != 0:
-			return usagef("identity %s is readable by others (mode %04o): chmod 600 %s (OpenSSH refuses it too)", p, fi.Mode().Perm(), p)
+		}
+		if err := remote.CheckKeyMode(p); err != nil {
+			return usagef("identity: %v", err)
 		}
 	}
 	return nil

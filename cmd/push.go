@@ -173,13 +173,7 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	for _, n := range names {
 		width = max(width, len(n))
 	}
-	out := o.stdout
-	switch {
-	case o.global.Quiet:
-		out = io.Discard
-	case o.JSON:
-		out = o.stderr
-	}
+	out := progressOut(o.global, o.JSON, o.stdout, o.stderr)
 	opts.Report = &progress{w: out, width: width}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()

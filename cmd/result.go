@@ -62,17 +62,23 @@ func (o *pipelineOptions) printWarnings(stderr io.Writer) {
 // its remote commands and retries go: progress on stdout (stderr with
 // --json, which keeps stdout for the object; nowhere with --quiet).
 func (o *pipelineOptions) streams(g *globalOptions, stdout, stderr io.Writer) (progress, verbose io.Writer) {
-	progress = stdout
-	switch {
-	case g.Quiet:
-		progress = io.Discard
-	case o.JSON:
-		progress = stderr
-	}
+	progress = progressOut(g, o.JSON, stdout, stderr)
 	if g.Verbose {
 		verbose = stderr
 	}
 	return progress, verbose
+}
+
+// progressOut is where a command's progress lines go: stdout; stderr with
+// --json, which keeps stdout for the objects; nowhere with --quiet.
+func progressOut(g *globalOptions, asJSON bool, stdout, stderr io.Writer) io.Writer {
+	switch {
+	case g.Quiet:
+		return io.Discard
+	case asJSON:
+		return stderr
+	}
+	return stdout
 }
 
 // report prints the run's result: the --json object, or with --quiet the

@@ -88,13 +88,7 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	out := o.stdout
-	switch {
-	case o.global.Quiet:
-		out = io.Discard
-	case o.JSON:
-		out = o.stderr
-	}
+	out := progressOut(o.global, o.JSON, o.stdout, o.stderr)
 	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: out, width: len(o.Name)}})
 	if err != nil && errors.Is(err, context.Canceled) {
 		err = &bootstrap.StepError{Step: "rollback", Host: o.Name, Err: err}

@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -353,15 +351,7 @@ func TestCompletion(t *testing.T) {
 
 // newSignerKey is a fresh ed25519 public key, for known_hosts.
 func newSignerKey(t *testing.T) (string, ssh.PublicKey, error) {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pk := newSigner(t).PublicKey()
 	return remote.Fingerprint(pk), pk, nil
 }
 
