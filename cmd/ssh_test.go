@@ -71,6 +71,8 @@ func TestExplainExitCodes(t *testing.T) {
 		{"unknown host key", step("connect", &remote.UnknownHostKeyError{Host: "h", Fingerprint: "SHA256:x"}), exitHostKey, "--host-key SHA256:x"},
 		{"auth", step("connect", &remote.AuthError{User: "root", Host: "h", Offered: []string{"k"}}), exitAuth, "-i"},
 		{"not ssh", step("connect", &remote.NotSSHError{Addr: "h:80", Banner: "HTTP/1.1 400 Bad Request"}), exitUnreachable, "--port"},
+		{"cloud unreachable", &bootstrap.StepError{Step: "connect", Host: "web-1", Provider: "scaleway", Err: &remote.UnreachableError{Addr: "h:22", Err: context.DeadlineExceeded}}, exitUnreachable, "the cloud's console"},
+		{"cloud login refused", &bootstrap.StepError{Step: "connect", Host: "web-1", Provider: "scaleway", Err: &remote.AuthError{User: "root", Host: "h", Offered: []string{"k"}}}, exitAuth, "cloud-init"},
 		{"api", &provider.APIError{Err: errors.New("dial tcp: connection refused")}, exitAPI, "SCW_API_URL"},
 		{"download", step("infect", &infect.DownloadError{URL: "u", CacheDir: "/c", SHA256: "ab", Err: errors.New("no route")}), exitInfect, "offline?"},
 		{"unreachable", step("connect", &remote.UnreachableError{Addr: "h:22", Err: context.DeadlineExceeded}), exitUnreachable, "firewall"},
@@ -98,6 +100,10 @@ func TestExplainExitCodes(t *testing.T) {
 			}
 			if tt.hint != "" && !strings.Contains(last, tt.hint) {
 				t.Errorf("got %q, want it to mention %q", last, tt.hint)
+			}
+			var se *bootstrap.StepError
+			if errors.As(tt.err, &se) && se.Provider == "scaleway" && (strings.Contains(last, "--port") || strings.Contains(last, "--name")) {
+				t.Errorf("got %q, want no hint of a flag scaleway lacks", last)
 			}
 		})
 	}

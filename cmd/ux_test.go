@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"bootstrap/deploy"
 	"bootstrap/infect"
 	"bootstrap/remote"
 	"bootstrap/secrets"
@@ -312,6 +314,65 @@ func TestSSHJSONOnFailure(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "resolve") || !strings.Contains(stderr, "error: ") {
 		t.Errorf("got stderr %q, want the progress and the error there", stderr)
+	}
+}
+
+// Read-only commands never create the workspace they are pointed at.
+func TestReadOnlyCreatesNothing(t *testing.T) {
+	f := newRow(t)
+	for _, args := range [][]string{{"status"}, {"status", "--json"}, {"secrets", "list", "web-1"}, {"ssh", "root@127.0.0.1", "--channel", "nixos-24.11", "--dry-run"},
+		{"scaleway", "web-9", "--channel", "nixos-24.11", "--dry-run"}} {
+		code, _, stderr := f.cli(t, append(args, "-w", f.missing)...)
+		if code != 0 {
+			t.Errorf("%v: got %d %s", args, code, stderr)
+		}
+		if _, err := os.Stat(f.missing); err == nil {
+			t.Fatalf("%v created the workspace", args)
+		}
+	}
+}
+
+// host.nix strings that look like secrets are warned about, with the way out.
+func TestHostNixSecretWarning(t *testing.T) {
+	f := newRow(t)
+	hostNix := filepath.Join(f.home, "nix", "pw.nix")
+	write(t, hostNix, "{ ... }: { users.users.root.password = \"hunter2\"; }\n", 0o644)
+	code, _, stderr := f.cli(t, "ssh", "root@127.0.0.1", "--name", "pw-1", "--channel", "nixos-24.11", "--host-nix", hostNix, "--dry-run")
+	if code != 0 || !strings.Contains(stderr, "warning: "+hostNix+": line 1 looks like a password or token in a string") || !strings.Contains(stderr, "bootstrap secrets set pw-1 KEY") {
+		t.Errorf("got %d %q, want a warning pointing to secrets set", code, stderr)
+	}
+}
+
+// destroy --json: one object with what was deleted and whether the host was forgotten.
+func TestDestroyJSON(t *testing.T) {
+	f := newRow(t)
+	code, stdout, stderr := f.cli(t, "destroy", "cloud-1", "--yes", "--json")
+	var r destroyResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || !r.OK || r.Name != "cloud-1" || r.Provider != "scaleway" || r.Where != "fr-par-1" || !r.Forgot {
+		t.Errorf("got %d %q %q (%+v), want one object: cloud-1 destroyed in fr-par-1 and forgotten", code, stdout, stderr, r)
+	}
+}
+
+func TestPushResultJSON(t *testing.T) {
+	oc := deploy.Outcome{Result: &deploy.Result{Host: "web-1", Changes: []deploy.Change{{File: "a.nix", Kind: deploy.Added}, {File: "host.nix", Kind: deploy.Modified}},
+		Before: 3, After: 4, Took: 1500 * time.Millisecond}}
+	got := pushResultOf(oc, deploy.Switch)
+	if !got.OK || got.Name != "web-1" || strings.Join(got.Changes, " ") != "+a.nix host.nix" || got.Before != 3 || got.After != 4 || got.Seconds != 1.5 || got.Action != "switch" {
+		t.Errorf("got %+v", got)
+	}
+	oc.Err = &deploy.BuildError{Host: "web-1"}
+	if got := pushResultOf(oc, deploy.Switch); got.OK || got.ExitCode == 0 || got.Error == "" {
+		t.Errorf("failed push: got %+v, want ok false with the exit code and error", got)
+	}
+}
+
+// --quiet leaves only the error (and results) to print.
+func TestQuiet(t *testing.T) {
+	f := newRow(t)
+	code, stdout, stderr := f.cli(t, "--quiet", "ssh", "root@127.0.0.1", "--port", f.fill("{closed}"), "--name", "q-1", "--channel", "nixos-24.11", "--yes",
+		"--connect-timeout", "1s", "--infect-url", f.infectURL, "--infect-sha256", f.infectSHA)
+	if code != exitUnreachable || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("got exit %d, stdout %q, stderr %q; want exit 3, no progress and one error line", code, stdout, stderr)
 	}
 }
 
