@@ -189,6 +189,7 @@ func runPush(ctx context.Context, o *PushOptions) error {
 			return ids, nil
 		},
 		Skipped: func(name string, why error) { fmt.Fprintf(o.stderr, "note: skipping %s: %v\n", name, why) },
+		Verbose: verboseOut(o.global, o.stderr),
 	})
 	if err != nil {
 		return err

@@ -62,11 +62,16 @@ func (o *pipelineOptions) printWarnings(stderr io.Writer) {
 // its remote commands and retries go: progress on stdout (stderr with
 // --json, which keeps stdout for the object; nowhere with --quiet).
 func (o *pipelineOptions) streams(g *globalOptions, stdout, stderr io.Writer) (progress, verbose io.Writer) {
-	progress = progressOut(g, o.JSON, stdout, stderr)
+	return progressOut(g, o.JSON, stdout, stderr), verboseOut(g, stderr)
+}
+
+// verboseOut is stderr with --verbose, else nil: where remote commands and
+// retries are echoed.
+func verboseOut(g *globalOptions, stderr io.Writer) io.Writer {
 	if g.Verbose {
-		verbose = stderr
+		return stderr
 	}
-	return progress, verbose
+	return nil
 }
 
 // progressOut is where a command's progress lines go: stdout; stderr with

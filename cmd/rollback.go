@@ -89,7 +89,7 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	out := progressOut(o.global, o.JSON, o.stdout, o.stderr)
-	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: out, width: len(o.Name)}})
+	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: out, width: len(o.Name)}, Verbose: verboseOut(o.global, o.stderr)})
 	if err != nil && errors.Is(err, context.Canceled) {
 		err = &bootstrap.StepError{Step: "rollback", Host: o.Name, Err: err}
 	}
