@@ -68,6 +68,9 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	if opts.Host != "" {
 		fmt.Fprintf(w, "              gives up after --connect-timeout %s\n", cmp.Or(opts.ConnectTimeout, DefaultConnectTimeout))
 	}
+	if rec.User != "root" && !rec.Done(StepReboot) {
+		fmt.Fprintf(w, "              as %s: until the reboot every remote command below runs through sudo -n sh -c '...', and files go through a temp file and sudo -n install (preflight refuses the host without passwordless sudo)\n", rec.User)
+	}
 	fmt.Fprintf(w, "2. preflight  remote (read only):\n%s\n", indent(factsScript))
 	fmt.Fprintf(w, "              and the live network (read only):\n%s\n", indent(network.CollectScript))
 	switch d := rec.NetworkDecision; {
