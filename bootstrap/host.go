@@ -64,6 +64,7 @@ func (r *Record) Where() string {
 
 // DialHost connects to a host the workspace bootstrapped: root, the deploy
 // key alone, and the host key pinned in the workspace's known_hosts alone.
+// It gives up after DefaultConnectTimeout: the host should be up.
 func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remote.Client, error) {
 	deploy, err := ws.LoadDeployKey()
 	if err != nil {
@@ -73,6 +74,8 @@ func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remot
 	if port == 0 {
 		port = 22
 	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
+	defer cancel()
 	return remote.Dial(ctx, remote.Config{
 		Host:     rec.Address,
 		Port:     port,

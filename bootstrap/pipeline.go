@@ -47,6 +47,9 @@ type Options struct {
 	// Keys are the operator's login keys, offered before the reboot (the
 	// deploy key is added after them). After the reboot only the deploy key is used.
 	Keys []remote.Key
+	// PlanKeys describes, for a dry run, the keys a real run would offer
+	// ("~/.ssh/id_ed25519 (SHA256:...)"); nil: Keys' names.
+	PlanKeys []string
 
 	HostKey          string   // --host-key SHA256:...
 	AcceptNewHostKey bool     // --accept-new-host-key
@@ -82,8 +85,13 @@ type Options struct {
 
 	Timeout       time.Duration // the whole run
 	RebootTimeout time.Duration // the wait for the host to come back
+	// ConnectTimeout bounds the connect step of a host that should already
+	// be up (0: DefaultConnectTimeout). A cloud machine created and not yet
+	// reached waits for the whole Timeout instead.
+	ConnectTimeout time.Duration
 
-	Stdout io.Writer // short progress lines
+	Stdout  io.Writer // short progress lines
+	Verbose io.Writer // when set: the remote commands and the dial's retries
 }
 
 // State is what steps share. Rec is persisted; the rest lives for one run.
@@ -144,9 +152,10 @@ type cleaner interface{ Cleanup(s *State) }
 
 // StepError says which step failed; the CLI renders it with a hint.
 type StepError struct {
-	Step string
-	Host string
-	Err  error
+	Step     string
+	Host     string
+	Provider string // the host's provider ("ssh", a cloud's name), for hints
+	Err      error
 }
 
 func (e *StepError) Error() string { return fmt.Sprintf("%s %s: %v", e.Step, e.Host, e.Err) }
@@ -179,7 +188,7 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return &StepError{Step: name, Host: s.Rec.Name, Err: err}
+			return &StepError{Step: name, Host: s.Rec.Name, Provider: s.Rec.Provider, Err: err}
 		}
 		s.note = ""
 		s.Rec.mark(name, StatusRunning)
@@ -200,9 +209,9 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 			fmt.Fprintf(s.Log, "==> %s failed: %v\n", name, runErr)
 			fmt.Fprintf(out, "  %-9s  %8s  failed\n", name, round(sr.Seconds))
 			if err := s.Save(); err != nil {
-				return errors.Join(&StepError{Step: name, Host: s.Rec.Name, Err: runErr}, err)
+				return errors.Join(&StepError{Step: name, Host: s.Rec.Name, Provider: s.Rec.Provider, Err: runErr}, err)
 			}
-			return &StepError{Step: name, Host: s.Rec.Name, Err: runErr}
+			return &StepError{Step: name, Host: s.Rec.Name, Provider: s.Rec.Provider, Err: runErr}
 		}
 		status := StatusDone
 		if s.Rec.Steps[name].Status == StatusSkipped { // the step decided it had nothing to do

@@ -14,6 +14,8 @@ import (
 
 	"bootstrap/infect"
 	"bootstrap/network"
+	"bootstrap/remote"
+	"bootstrap/secrets"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
@@ -42,13 +44,15 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		deployNote = " (would be generated: " + ws.Rel(ws.KeyPath()) + ", 0600)"
 	}
 	s := &State{Opts: opts, WS: ws, Rec: rec}
-	fmt.Fprintf(w, "dry run: %s to NixOS %s; nothing is contacted or written\n\n", opts.Name, opts.Channel)
+	fmt.Fprintf(w, "dry run: %s to NixOS %s; no host is contacted and nothing is written\n\n", opts.Name, opts.Channel)
 	if existed {
 		fmt.Fprintf(w, "resuming: steps done earlier are skipped: %s\n\n", doneSteps(rec))
 	}
-	var offered []string
-	for _, k := range opts.Keys {
-		offered = append(offered, k.Name)
+	offered := slices.Clone(opts.PlanKeys)
+	if offered == nil {
+		for _, k := range opts.Keys {
+			offered = append(offered, k.String())
+		}
 	}
 	offered = append(offered, ws.Rel(ws.KeyPath())+deployNote)
 	addr := opts.Host
@@ -56,8 +60,17 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		addr = "<address of the new " + opts.Provider + " machine>"
 		s.Rec.Address = addr
 	}
-	fmt.Fprintf(w, "1. connect    ssh %s@%s port %d, offering only: %s\n", rec.User, addr, rec.Port, strings.Join(offered, ", "))
-	fmt.Fprintf(w, "              host key: pinned in %s (ed25519)\n", ws.Rel(ws.KnownHosts()))
+	if rec.Done(StepReboot) {
+		offered = []string{ws.Rel(ws.KeyPath()) + deployNote}
+	}
+	fmt.Fprintf(w, "1. connect    ssh %s@%s port %d, offering only, in this order: %s\n", rec.User, addr, rec.Port, strings.Join(offered, ", "))
+	fmt.Fprintf(w, "              host key: %s\n", planHostKey(ws, opts, rec.Port))
+	if opts.Host != "" {
+		fmt.Fprintf(w, "              gives up after --connect-timeout %s\n", cmp.Or(opts.ConnectTimeout, DefaultConnectTimeout))
+	}
+	if rec.User != "root" && !rec.Done(StepReboot) {
+		fmt.Fprintf(w, "              as %s: until the reboot every remote command below runs through sudo -n sh -c '...', and files go through a temp file and sudo -n install (preflight refuses the host without passwordless sudo)\n", rec.User)
+	}
 	fmt.Fprintf(w, "2. preflight  remote (read only):\n%s\n", indent(factsScript))
 	fmt.Fprintf(w, "              and the live network (read only):\n%s\n", indent(network.CollectScript))
 	switch d := rec.NetworkDecision; {
@@ -93,13 +106,14 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "   --- host.nix (%s)\n%s", src, indent(string(opts.HostNix)))
 	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
 	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))
-	fmt.Fprintf(w, "4. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, cmp.Or(opts.InfectCacheDir, "no cache"))
+	fmt.Fprintf(w, "4. secrets    %s\n", planSecrets(ws, opts.Name))
+	fmt.Fprintf(w, "5. infect     fetch %s (sha256 %s, cached in %s)\n", opts.Infect.URL, opts.Infect.SHA256, cmp.Or(opts.InfectCacheDir, "no cache"))
 	fmt.Fprintf(w, "              add %s to %s (refused if the host already runs NixOS)\n", strings.Join(infect.LustrateLines, ", "), infect.LustrateFile)
-	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with %s; output to %s\n",
-		infect.DefaultDir, NixOSDir, planEnv(s), ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")))
-	n := 5
+	fmt.Fprintf(w, "              upload it to %s/ and run it detached in %s with %s; output to %s:\n%s",
+		infect.DefaultDir, NixOSDir, planEnv(s), ws.Rel(ws.HostFile(opts.Name, "bootstrap.log")), indent(infectJob(s, nil).Plan()))
+	n := 6
 	if p := rec.Pin; p != nil {
-		fmt.Fprintf(w, "5. pin        build %s (nixpkgs %s) instead of the channel's head, for the boot into NixOS; remote:\n%s", p.Release, p.Revision, indent(pinScript(p, opts.Channel, false)))
+		fmt.Fprintf(w, "6. pin        build %s (nixpkgs %s) instead of the channel's head, for the boot into NixOS; remote:\n%s", p.Release, p.Revision, indent(pinScript(p, opts.Channel, false)))
 		n++
 	}
 	fmt.Fprintf(w, "%d. reboot     remote: %s\n", n, rebootCommand)
@@ -110,6 +124,52 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	fmt.Fprintf(w, "              copy back %s/*.nix into %s/\n", NixOSDir, ws.Rel(ws.HostDir(opts.Name)))
 	fmt.Fprintf(w, "state: %s after every step\n", ws.Rel(ws.HostFile(opts.Name, "state.json")))
 	return nil
+}
+
+// planHostKey says how the host key will be checked, as remote.HostKeys
+// decides: pinned, --host-key, the operator's known_hosts, accepted, asked,
+// or refused.
+func planHostKey(ws *workspace.Workspace, opts Options, port int) string {
+	if opts.Host == "" {
+		return "generated here (ed25519), put in the new server's cloud-init user data and pinned in known_hosts before the first connection: nothing is trusted on first use"
+	}
+	name := remote.KnownHostsName(opts.Host, port)
+	if fps, _ := remote.PinnedKeys(ws.KnownHosts(), name); len(fps) > 0 {
+		return "pinned in " + ws.Rel(ws.KnownHosts()) + " (" + strings.Join(fps, ", ") + "): any other key stops the run"
+	}
+	if opts.HostKey != "" {
+		return "unknown to the workspace: must be --host-key " + opts.HostKey + ", then pinned in " + ws.Rel(ws.KnownHosts())
+	}
+	for _, f := range opts.ExtraKnownHosts {
+		if fps, _ := remote.PinnedKeys(f, name); len(fps) > 0 {
+			return "known in " + f + " (" + strings.Join(fps, ", ") + "): must match, then pinned in " + ws.Rel(ws.KnownHosts())
+		}
+	}
+	switch {
+	case opts.AcceptNewHostKey:
+		return "unknown: accepted on first contact (--accept-new-host-key) and pinned in " + ws.Rel(ws.KnownHosts())
+	case opts.ConfirmHostKey != nil:
+		return "unknown: you will be asked to confirm its fingerprint, then it is pinned in " + ws.Rel(ws.KnownHosts())
+	}
+	return "unknown: refused, there is no terminal to ask on: pass --host-key SHA256:... (checked out of band) or --accept-new-host-key"
+}
+
+// planSecrets says what the secrets step will write, without decrypting.
+func planSecrets(ws *workspace.Workspace, name string) string {
+	store := secrets.Store{WorkspaceDir: ws.Dir}
+	entries, err := store.List(name)
+	if err != nil {
+		return "cannot list " + ws.Rel(store.Dir(name)) + ": " + err.Error()
+	}
+	if len(entries) == 0 {
+		return "none in " + ws.Rel(store.Dir(name)) + ": nothing is written"
+	}
+	var keys []string
+	for _, e := range entries {
+		keys = append(keys, e.Key)
+	}
+	return fmt.Sprintf("decrypt %d secret(s) of %s in memory before connecting (%s), then write each over SFTP to %s/KEY (root, 0400; secrets.yaml's owners and modes once NixOS runs)",
+		len(keys), ws.Rel(store.Dir(name)), strings.Join(keys, ", "), secrets.Dir)
 }
 
 // planEnv is the script's environment as the plan shows it. bootFs depends

@@ -184,20 +184,28 @@ func TestCleanKeys(t *testing.T) {
 }
 
 func TestCompatible(t *testing.T) {
-	rec := &Record{Name: "web-1", Provider: "ssh", Address: "203.0.113.7", Port: 22, Channel: "nixos-24.11"}
+	reached := map[string]*StepRecord{StepConnect: {Status: StatusDone}}
+	rec := &Record{Name: "web-1", Provider: "ssh", Address: "203.0.113.7", Port: 22, Channel: "nixos-24.11", Steps: reached}
+	never := &Record{Name: "web-1", Provider: "ssh", Address: "203.0.113.7", Port: 22, Channel: "nixos-24.11",
+		Steps: map[string]*StepRecord{StepResolve: {Status: StatusDone}, StepConnect: {Status: StatusFailed}}}
 	tests := []struct {
 		name  string
+		rec   *Record
 		opts  Options
 		field string
 	}{
-		{"same", Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, ""},
-		{"other channel", Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-23.11")}, "channel"},
-		{"other address", Options{Provider: "ssh", Host: "203.0.113.8", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, "address"},
-		{"other provider", Options{Provider: "cloud", Channel: mustChannel(t, "nixos-24.11")}, "provider"},
+		// A host never reached takes the rerun's address, port and channel:
+		// the first run had a typo, nothing happened on any machine.
+		{"never reached: other address", never, Options{Provider: "ssh", Host: "203.0.113.8", Port: 2222, Channel: mustChannel(t, "nixos-23.11")}, ""},
+		{"never reached: other provider", never, Options{Provider: "cloud", Channel: mustChannel(t, "nixos-24.11")}, "provider"},
+		{"same", rec, Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, ""},
+		{"other channel", rec, Options{Provider: "ssh", Host: "203.0.113.7", Port: 22, Channel: mustChannel(t, "nixos-23.11")}, "channel"},
+		{"other address", rec, Options{Provider: "ssh", Host: "203.0.113.8", Port: 22, Channel: mustChannel(t, "nixos-24.11")}, "address"},
+		{"other provider", rec, Options{Provider: "cloud", Channel: mustChannel(t, "nixos-24.11")}, "provider"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := compatible(rec, tt.opts)
+			err := compatible(tt.rec, tt.opts)
 			var ce *provider.ConflictError
 			switch {
 			case tt.field == "" && err != nil:

@@ -81,6 +81,9 @@ func (rebootStep) Run(ctx context.Context, s *State) error {
 		wctx, cancel := context.WithTimeout(ctx, s.Opts.RebootTimeout)
 		defer cancel()
 		cfg := s.dialConfig(true)
+		// The old system may still answer while it shuts down, and refuse
+		// the deploy key: that refusal is not final here.
+		cfg.AuthAttempts = 3
 		c, id, err := infect.WaitReboot(wctx, func(ctx context.Context) (*remote.Client, error) {
 			c, err := remote.Dial(ctx, cfg)
 			if err == nil {

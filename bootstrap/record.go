@@ -164,39 +164,68 @@ func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err
 	}
 	rec, err = parseRecord(data, ws.Rel(path))
 	if err != nil {
-		return nil, false, err
+		return nil, false, &BrokenRecordError{Name: name, Path: ws.Rel(path), Err: err}
 	}
 	return rec, true, nil
 }
 
+// BrokenRecordError is a state.json that cannot be read as a host's record
+// (truncated, mistyped, empty, or from a newer bootstrap). It breaks that
+// host only.
+type BrokenRecordError struct {
+	Name string
+	Path string // relative to the workspace
+	Err  error
+}
+
+func (e *BrokenRecordError) Error() string { return e.Err.Error() }
+func (e *BrokenRecordError) Unwrap() error { return e.Err }
+
+// Hint says how to mend it.
+func (e *BrokenRecordError) Hint() string {
+	if errors.Is(e.Err, errNewerRecord) {
+		return "upgrade bootstrap"
+	}
+	return "restore " + e.Path + " from version control (git checkout -- " + e.Path + "), or drop the host with bootstrap forget " + e.Name
+}
+
 // LoadRecords reads the records of every host of the workspace, by name.
-func LoadRecords(ws *workspace.Workspace) ([]*Record, error) {
+// A record that cannot be read is in broken, and the others are still read.
+func LoadRecords(ws *workspace.Workspace) (recs []*Record, broken []*BrokenRecordError, err error) {
 	names, err := ws.Hosts()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var recs []*Record
 	for _, n := range names {
 		rec, ok, err := LoadRecord(ws, n)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		var be *BrokenRecordError
+		switch {
+		case errors.As(err, &be):
+			broken = append(broken, be)
+		case err != nil:
+			return nil, nil, err
+		case ok:
 			recs = append(recs, rec)
 		}
 	}
-	return recs, nil
+	return recs, broken, nil
 }
 
+var errNewerRecord = errors.New("written by a newer bootstrap")
+
 // parseRecord decodes state.json (path, for messages) and upgrades an
-// older layout.
+// older layout. A record without a name or provider ({} or null) is an
+// error, not a blank host.
 func parseRecord(data []byte, path string) (*Record, error) {
 	rec := &Record{}
 	if err := json.Unmarshal(data, rec); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	if rec.Version > recordVersion {
-		return nil, fmt.Errorf("%s was written by a newer bootstrap (state version %d): upgrade bootstrap", path, rec.Version)
+		return nil, fmt.Errorf("%s was %w (state version %d)", path, errNewerRecord, rec.Version)
+	}
+	if rec.Name == "" || rec.Provider == "" {
+		return nil, fmt.Errorf("%s holds no host record (no name or provider)", path)
 	}
 	if rec.Version < 2 {
 		// Version 1 kept the provider's data in a field named after it:

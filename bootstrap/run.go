@@ -16,6 +16,8 @@ import (
 const (
 	DefaultTimeout       = 60 * time.Minute
 	DefaultRebootTimeout = 10 * time.Minute
+	// DefaultConnectTimeout bounds reaching a host that should be up.
+	DefaultConnectTimeout = 2 * time.Minute
 )
 
 // Bootstrap runs the whole pipeline for opts.Name, resuming an earlier run
@@ -47,6 +49,14 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 			return &StepError{Step: StepInfect, Host: opts.Name, Err: fmt.Errorf("fetch nixos-infect: %w", err)}
 		}
 	}
+	// Secrets are decrypted before anything is written: one that cannot be
+	// leaves the workspace as it was.
+	s := &State{Opts: opts, WS: ws, Rec: rec, script: script}
+	s.clock.start = start
+	if err := loadSecrets(s); err != nil {
+		return err
+	}
+	defer s.secrets.Wipe()
 	deploy, err := ws.EnsureDeployKey()
 	if err != nil {
 		return err
@@ -57,19 +67,13 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "\n#### bootstrap %s %s (%s) at %s\n", opts.Provider, opts.Name, opts.Channel, time.Now().UTC().Format(time.RFC3339))
-
-	s := &State{Opts: opts, WS: ws, Rec: rec, Deploy: deploy, Log: logf, script: script}
-	s.clock.start = start
+	s.Deploy, s.Log = deploy, logf
 	if script != nil {
 		rec.InfectURL, rec.InfectSHA256 = opts.Infect.URL, opts.Infect.SHA256
 		if opts.InfectEnv != nil {
 			rec.InfectEnv = opts.InfectEnv
 		}
 	}
-	if err := loadSecrets(s); err != nil {
-		return err
-	}
-	defer s.secrets.Wipe()
 	if err := s.Save(); err != nil {
 		return err
 	}
@@ -98,8 +102,8 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 	if runErr != nil {
 		return runErr
 	}
-	fmt.Fprintf(opts.Stdout, "done: %s runs NixOS %s at %s\n  ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
-		opts.Name, opts.Channel, rec.Address, ws.Rel(deploy.Path), ws.Rel(ws.KnownHosts()), sshHost(rec))
+	fmt.Fprintf(opts.Stdout, "done: %s runs NixOS %s at %s\n  bootstrap connect %s\n  ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
+		opts.Name, opts.Channel, rec.Address, opts.Name, ws.Rel(deploy.Path), ws.Rel(ws.KnownHosts()), sshHost(rec))
 	return nil
 }
 
@@ -126,12 +130,20 @@ func recordFor(ws *workspace.Workspace, opts Options) (rec *Record, existed bool
 	}
 	if existed {
 		if err := compatible(rec, opts); err != nil {
-			return nil, false, err
+			return nil, true, err
+		}
+		if !rec.Done(StepConnect) {
+			// Never reached: a typo in the host, port or channel is not a
+			// machine to stay with. The rerun's replace them.
+			rec.Channel = opts.Channel.String()
+			if opts.Host != "" {
+				rec.User, rec.Address, rec.Port = opts.User, opts.Host, opts.Port
+			}
 		}
 		if rec.Pin == nil && opts.Pin != nil {
 			// A pin asked for on a rerun applies while the reboot is ahead.
 			if rec.Done(StepReboot) {
-				return nil, false, &provider.ConflictError{Name: rec.Name, Field: "release", Recorded: "the channel's head", Given: opts.Pin.Release}
+				return nil, true, &provider.ConflictError{Name: rec.Name, Field: "release", Recorded: "the channel's head", Given: opts.Pin.Release}
 			}
 			rec.Pin = opts.Pin
 		}
@@ -141,19 +153,23 @@ func recordFor(ws *workspace.Workspace, opts Options) (rec *Record, existed bool
 }
 
 // compatible refuses a rerun whose inputs contradict the record: resuming
-// with another channel or address would mix two machines' state.
+// with another channel or address would mix two machines' state. A host
+// never reached may change its address, port, user and channel.
 func compatible(rec *Record, o Options) error {
-	if rec.Channel != "" && rec.Channel != o.Channel.String() {
-		return &provider.ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
-	}
 	if rec.Provider != "" && rec.Provider != o.Provider {
 		return &provider.ConflictError{Name: rec.Name, Field: "provider", Recorded: rec.Provider, Given: o.Provider}
 	}
-	if o.Host != "" && rec.Address != "" && rec.Address != o.Host {
-		return &provider.ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}
-	}
 	if o.Pin != nil && rec.Pin != nil && *o.Pin != *rec.Pin {
 		return &provider.ConflictError{Name: rec.Name, Field: "release", Recorded: rec.Pin.Release, Given: o.Pin.Release}
+	}
+	if !rec.Done(StepConnect) {
+		return nil
+	}
+	if rec.Channel != "" && rec.Channel != o.Channel.String() {
+		return &provider.ConflictError{Name: rec.Name, Field: "channel", Recorded: rec.Channel, Given: o.Channel.String()}
+	}
+	if o.Host != "" && rec.Address != "" && rec.Address != o.Host {
+		return &provider.ConflictError{Name: rec.Name, Field: "address", Recorded: rec.Address, Given: o.Host}
 	}
 	if o.Port != 0 && rec.Port != 0 && rec.Port != o.Port {
 		return &provider.ConflictError{Name: rec.Name, Field: "port", Recorded: fmt.Sprint(rec.Port), Given: fmt.Sprint(o.Port)}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // LatestStable is the newest stable release this program knows of. It is the
@@ -150,4 +151,82 @@ func (c *Channel) UnmarshalText(b []byte) error {
 	}
 	*c = p
 	return nil
+}
+
+// Today is the day channels given by the operator are checked against.
+func Today() time.Time { return time.Now() }
+
+// NewestRelease is the newest NixOS release out on day. Releases are
+// scheduled for the end of May and of November: YY.05 counts as out from
+// June 1st, YY.11 from December 1st.
+func NewestRelease(day time.Time) Channel {
+	y, m := day.Year()%100, day.Month()
+	switch {
+	case m == time.December:
+		return Channel{year: y, month: 11}
+	case m >= time.June:
+		return Channel{year: y, month: 5}
+	default:
+		return Channel{year: y - 1, month: 11}
+	}
+}
+
+// NextRelease is the release scheduled after NewestRelease(day).
+func NextRelease(day time.Time) Channel {
+	n := NewestRelease(day)
+	if n.month == 11 {
+		return Channel{year: n.year + 1, month: 5}
+	}
+	return Channel{year: n.year, month: 11}
+}
+
+// ReleasedError is a well-formed channel of a release that is not out and
+// not the next scheduled one either.
+type ReleasedError struct {
+	Channel, Newest, Next Channel
+}
+
+func (e *ReleasedError) Error() string {
+	return fmt.Sprintf("%s is not a NixOS release yet: the newest is %s (%s is next, due at the end of %s 20%02d)",
+		e.Channel, e.Newest, e.Next, map[int]string{5: "May", 11: "November"}[e.Next.month], e.Next.year)
+}
+
+// ParseReleased parses s as Parse does, and refuses a release later than
+// the next one scheduled on day (its beta channel may already exist).
+func ParseReleased(s string, day time.Time) (Channel, error) {
+	c, err := Parse(s)
+	if err != nil || c.unstable {
+		return c, err
+	}
+	if next := NextRelease(day); !next.AtLeast(c.year, c.month) {
+		return Channel{}, &ReleasedError{Channel: c, Newest: NewestRelease(day), Next: next}
+	}
+	return c, nil
+}
+
+// Known lists the channels that exist on day, for completion: the
+// unstable ones, the newest release's -small, and every supported release,
+// newest first.
+func Known(day time.Time) []string {
+	newest := NewestRelease(day)
+	out := []string{"nixos-unstable", "nixos-unstable-small", newest.String() + "-small"}
+	for c := newest; c.AtLeast(oldestYear, oldestMonth); c = c.previous() {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// previous is the release before c.
+func (c Channel) previous() Channel {
+	switch {
+	case c.year == 21 && c.month == 5:
+		return Channel{year: 20, month: 9}
+	case c.year <= 20 && c.month == 9:
+		return Channel{year: c.year, month: 3}
+	case c.year <= 20:
+		return Channel{year: c.year - 1, month: 9}
+	case c.month == 11:
+		return Channel{year: c.year, month: 5}
+	}
+	return Channel{year: c.year - 1, month: 11}
 }

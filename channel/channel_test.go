@@ -2,8 +2,11 @@ package channel
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseValid(t *testing.T) {
@@ -184,5 +187,49 @@ func TestTextRoundTrip(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"channel":"nixos-20.03"}`), &out); err == nil {
 		t.Errorf("unmarshal of nixos-20.03: got nil error, want one")
+	}
+}
+
+func TestParseReleased(t *testing.T) {
+	day := func(s string) time.Time {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tests := []struct {
+		channel, day string
+		ok           bool
+		newest       string
+	}{
+		{"nixos-26.11", "2026-12-03", true, "nixos-26.11"},
+		{"nixos-27.05", "2026-12-03", true, "nixos-26.11"}, // the next scheduled one
+		{"nixos-27.11", "2026-12-03", false, "nixos-26.11"},
+		{"nixos-99.11", "2026-12-03", false, "nixos-26.11"},
+		{"nixos-26.11", "2026-05-20", false, "nixos-25.11"}, // 26.05 is the next one then
+		{"nixos-26.05-small", "2026-05-20", true, "nixos-25.11"},
+		{"nixos-unstable", "2026-05-20", true, ""},
+		{"nixos-20.09", "2026-05-20", true, ""},
+	}
+	for _, tt := range tests {
+		_, err := ParseReleased(tt.channel, day(tt.day))
+		var re *ReleasedError
+		if (err == nil) != tt.ok {
+			t.Errorf("ParseReleased(%q) on %s: got %v, want ok=%v", tt.channel, tt.day, err, tt.ok)
+		}
+		if err != nil && errors.As(err, &re) && re.Newest.String() != tt.newest {
+			t.Errorf("ParseReleased(%q) on %s: got newest %s, want %s", tt.channel, tt.day, re.Newest, tt.newest)
+		}
+	}
+	if got := NewestRelease(day("2026-06-01")).String(); got != "nixos-26.05" {
+		t.Errorf("newest on 2026-06-01: got %s, want nixos-26.05", got)
+	}
+	known := Known(day("2026-12-03"))
+	if known[2] != "nixos-26.11-small" || known[3] != "nixos-26.11" || known[len(known)-1] != "nixos-20.09" || slices.Contains(known, "nixos-27.05") {
+		t.Errorf("Known on 2026-12-03: got %v, want unstable, 26.11-small, 26.11 ... 20.09 and no 27.05", known)
+	}
+	if slices.Contains(known, "nixos-20.03") {
+		t.Errorf("Known: got %v, want nothing older than 20.09", known)
 	}
 }

@@ -60,10 +60,8 @@ SOURCE is a workspace host (then the new machine defaults to the same provider, 
 zone and image) or [user@]host of any reachable NixOS machine (--source-identity).`,
 		Example: `  bootstrap clone web-1 web-1-staging
   bootstrap clone root@198.51.100.4 stage-2 --to ssh --host root@203.0.113.9 --source-identity ~/.ssh/id_ed25519`,
-		Args: cobra.ExactArgs(2),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Args:              exactArgs(2),
+		ValidArgsFunction: firstArgHostName(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Source, o.Name = args[0], args[1]
 			o.stdin, o.stdout, o.stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -80,7 +78,7 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too")
 	f.BoolVar(&o.ChannelHead, "channel-head", false, "build the clone from the head of the source's channel instead of the release the source runs")
 	f.BoolVar(&o.FollowChannel, "follow-channel", false, "once the clone is built from the source's release, subscribe it to the source's channel again (default: it stays on the release)")
-	settingFlags(f, o.Settings, func(provider.Setting) bool { return true }, func(c provider.Cloud, s provider.Setting) (string, string) {
+	settingFlags(cmd, o.Settings, func(provider.Setting) bool { return true }, func(c provider.Cloud, s provider.Setting) (string, string) {
 		return "", "with --to " + c.Name() + ": " + s.CloneUsage
 	})
 	// The channel is the source's; --channel may only confirm it.
@@ -88,14 +86,23 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 	return cmd
 }
 
-func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
+func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) (err error) {
 	if err := workspace.ValidName(o.Name); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return &UsageError{Msg: err.Error() + " (NAME is the second argument)"}
 	}
 	if o.ChannelHead && o.FollowChannel {
 		return usagef("--follow-channel puts the channel back after building the source's release, and --channel-head builds the channel's head: give one")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
+	if o.DryRun && o.JSON {
+		return usagef("--json reports a run's result and --dry-run prints a plan: leave out one")
+	}
+	if err := checkIdentities("--source-identity", o.SourceIdentities); err != nil {
+		return err
+	}
+	if err := checkFingerprint("--source-host-key", o.SourceHostKey); err != nil {
+		return err
+	}
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
@@ -125,6 +132,20 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	}
 	if to == "ssh" && o.Host == "" {
 		return usagef("--to ssh needs --host [USER@]HOST: the existing machine to turn into the clone")
+	}
+	if to == "ssh" {
+		if _, _, err := splitTarget(o.Host); err != nil {
+			return err
+		}
+		if o.Port < 1 || o.Port > 65535 {
+			return usagef("--port %d is not a TCP port: give 1 to 65535", o.Port)
+		}
+	}
+	if !o.DryRun {
+		progress, _ := o.streams(o.global, o.stdout, o.stderr)
+		stdout := o.stdout
+		defer func() { err = o.report(o.global, stdout, ws, o.Name, err) }()
+		o.stdout = progress
 	}
 
 	// Read the source.
@@ -160,7 +181,7 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	if plan.HostNix == nil {
 		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", o.Source)
 	}
-	if o.WithSecrets {
+	if o.WithSecrets && !o.DryRun {
 		if err := bootstrap.CopySecrets(ws, src, o.Name); err != nil {
 			return err
 		}
@@ -180,16 +201,18 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 	if err := cmd.Flags().Set("host-nix", hostNix); err != nil {
 		return err
 	}
-	opts, err := o.resolve(cmd.Flags())
+	opts, err := o.resolve(ctx, cmd.Flags())
 	if err != nil {
 		return err
 	}
+	o.printWarnings(o.stderr)
 	opts.HostNixPath = src.Label + ":/etc/nixos/" + map[bool]string{true: "host.nix", false: "configuration.nix"}[src.Ours]
 	opts.ExtraFiles = plan.Extra
 	opts.CloneOf = src.Label
 	opts.StateVersion = src.StateVersion
 	opts.Pin = pin
 	opts.Stdout = o.stdout
+	_, opts.Verbose = o.streams(o.global, o.stdout, o.stderr)
 	fmt.Fprintf(o.stdout, "clone %s (%s, NixOS %s) as %s\n", src.Label, src.Channel, src.NixOSVersion, o.Name)
 	if pin != nil {
 		fmt.Fprintf(o.stdout, "  pinned to the source's release %s (nixpkgs %s)\n", pin.Release, bootstrap.ShortRevision(pin.Revision))
@@ -205,6 +228,15 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 		so := &SSHOptions{pipelineOptions: o.pipelineOptions, Target: o.Host, Port: o.Port, global: o.global, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr}
 		opts.Provider, opts.User, opts.Host, opts.Port = "ssh", user, host, o.Port
 		opts.ExtraKnownHosts = userKnownHosts()
+		if o.DryRun {
+			if opts.PlanKeys, err = describeKeys(o.Identities, o.Agent, false); err != nil {
+				return err
+			}
+			if !o.AcceptNewHostKey {
+				opts.ConfirmHostKey = hostKeyPrompt(o.stdin, o.stderr)
+			}
+			return bootstrap.Plan(o.stdout, ws, opts)
+		}
 		if err := runSSHPipeline(ctx, so, ws, opts); err != nil {
 			return err
 		}
@@ -220,7 +252,7 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) error {
 				co.Settings[k] = cmp.Or(co.Settings[k], v)
 			}
 		}
-		if err := runCloudPipeline(ctx, co, ws, opts); err != nil {
+		if err := runCloudPipeline(ctx, co, ws, opts); err != nil || o.DryRun {
 			return err
 		}
 	}

@@ -2,12 +2,14 @@ package cmd
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+	"golang.org/x/crypto/ssh"
 
 	"bootstrap/bootstrap"
 	"bootstrap/provider"
@@ -33,15 +35,18 @@ func cloudNamed(name string) provider.Cloud {
 
 // settingFlags binds a string flag for each setting of the clouds
 // (selected by keep; clouds that share a setting share its flag) into
-// values, by setting name.
-func settingFlags(f *pflag.FlagSet, values map[string]*string, keep func(provider.Setting) bool, usage func(provider.Cloud, provider.Setting) (def, text string)) {
+// values, by setting name, completing the values a setting lists.
+func settingFlags(cmd *cobra.Command, values map[string]*string, keep func(provider.Setting) bool, usage func(provider.Cloud, provider.Setting) (def, text string)) {
 	for _, c := range clouds {
 		for _, s := range c.Settings() {
 			if _, done := values[s.Name]; done || !keep(s) {
 				continue
 			}
 			def, text := usage(c, s)
-			values[s.Name] = f.String(s.Name, def, text)
+			values[s.Name] = cmd.Flags().String(s.Name, def, text)
+			if len(s.Values) > 0 {
+				_ = cmd.RegisterFlagCompletionFunc(s.Name, completeValues(s.Values))
+			}
 		}
 	}
 }
@@ -78,36 +83,46 @@ func newCloudCmd(g *globalOptions, c provider.Cloud) *cobra.Command {
 		Short:   help.Short,
 		Long:    help.Long,
 		Example: help.Example,
-		Args:    cobra.ExactArgs(1),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			o.Name = args[0]
 			o.Settings = settingsOf(c, values)
 			o.stdin, o.stdout, o.stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
-			opts, err := o.resolve(cmd.Flags())
+			if err := workspace.ValidName(o.Name); err != nil {
+				return &UsageError{Msg: err.Error() + " (NAME is the first argument)"}
+			}
+			opts, err := o.resolve(cmd.Context(), cmd.Flags())
 			if err != nil {
 				return err
 			}
-			opts.Stdout = o.stdout
-			ws, err := workspace.Open(o.global.Workspace)
+			o.printWarnings(o.stderr)
+			if o.DryRun {
+				ws, err := workspace.Load(o.global.Workspace)
+				if err != nil {
+					return err
+				}
+				return runCloudPipeline(cmd.Context(), o, ws, opts)
+			}
+			ws, err := workspace.Load(o.global.Workspace)
 			if err != nil {
 				return err
 			}
+			opts.Stdout, opts.Verbose = o.streams(g, o.stdout, o.stderr)
+			defer func() { err = o.report(g, o.stdout, ws, opts.Name, err) }()
 			return runCloudPipeline(cmd.Context(), o, ws, opts)
 		},
 	}
 	o.bind(cmd)
-	settingFlags(cmd.Flags(), values, func(provider.Setting) bool { return true }, func(_ provider.Cloud, s provider.Setting) (string, string) {
+	settingFlags(cmd, values, func(provider.Setting) bool { return true }, func(_ provider.Cloud, s provider.Setting) (string, string) {
 		return s.Default, s.Usage
 	})
 	return cmd
 }
 
 // runCloudPipeline orders the machine, checks the order against the cloud
-// and confirms it (unless an earlier run created the machine), then runs
-// the pipeline on it (also used by clone).
+// (read-only API calls) and confirms it (unless an earlier run created the
+// machine), then runs the pipeline on it (also used by clone). Nothing is
+// written before the order is checked and confirmed.
 func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
 	opts.Provider = o.cloud.Name()
 	opts.User, opts.Port = "root", 22 // cloud-init installs the deploy key for root
@@ -121,24 +136,22 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 	if err != nil {
 		return err
 	}
+	// Everything checkable is checked before anything billable exists, or
+	// anything is written: with a stand-in owner, the real one is made below.
+	bill := order.Bill()
+	if bill != "" {
+		if err := order.Check(ctx, checkOwner()); err != nil {
+			return err
+		}
+	}
 	if o.DryRun {
+		if opts.PlanKeys, err = describeKeys(o.Identities, o.Agent, len(o.Identities) == 0 && !o.Agent); err != nil {
+			return err
+		}
 		fmt.Fprint(o.stdout, order.Plan())
 		return bootstrap.Plan(o.stdout, ws, opts)
 	}
-	id, err := ws.ID()
-	if err != nil {
-		return err
-	}
-	deploy, err := ws.EnsureDeployKey()
-	if err != nil {
-		return err
-	}
-	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: ws.HostFile(opts.Name, bootstrap.HostKeyFile)}
-	// Everything checkable is checked before anything billable exists.
-	if bill := order.Bill(); bill != "" {
-		if err := order.Check(ctx, owner); err != nil {
-			return err
-		}
+	if bill != "" {
 		if err := confirm(o.stdin, o.stderr, o.Yes, bill); err != nil {
 			return err
 		}
@@ -150,7 +163,27 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 	}
 	defer closer.Close()
 	opts.Keys = keys
+	id, err := ws.ID()
+	if err != nil {
+		return err
+	}
+	deploy, err := ws.EnsureDeployKey()
+	if err != nil {
+		return err
+	}
+	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: ws.HostFile(opts.Name, bootstrap.HostKeyFile)}
 	return bootstrap.Bootstrap(ctx, ws, opts, order.Machine(owner))
+}
+
+// checkOwner stands in for the workspace when an order is checked before
+// anything is written: a workspace id and a deploy key of the right form.
+func checkOwner() provider.Owner {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	pk, _ := ssh.NewPublicKey(pub)
+	return provider.Owner{WorkspaceID: "0000000000000000", DeployKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))) + " check"}
 }
 
 // cloudNames lists the clouds for messages: "scaleway".

@@ -6,19 +6,37 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"bootstrap/workspace"
 )
 
 // ConfigFile is the settings file name, looked up in the workspace and then
 // in the user config directory.
 const ConfigFile = "bootstrap.yaml"
 
-// SettingError is a bad value from the environment or a config file.
+// EnvPrefix prefixes the environment variable of every setting:
+// BOOTSTRAP_CHANNEL, BOOTSTRAP_HOST_NIX...
+const EnvPrefix = "BOOTSTRAP"
+
+// flagOnly are the keys that only a flag on the command line may set:
+// neither a bootstrap.yaml (which may come from someone else's commit) nor
+// BOOTSTRAP_* can. A key here is refused in a file or the environment with
+// a one-line error. Which keys belong here is the trust boundary's to say.
+var flagOnly = map[string]bool{}
+
+// pathFlags hold file or directory paths: a leading ~ is expanded in each,
+// whether it came from a flag, the environment or a file.
+var pathFlags = map[string]bool{"workspace": true, "host-nix": true, "identity": true, "secrets-identity": true, "source-identity": true}
+
+// SettingError is a bad value, or a key that may not be set there, from the
+// environment or a config file.
 type SettingError struct {
 	Key, Value, Source string
 	Err                error
@@ -29,60 +47,164 @@ func (e *SettingError) Error() string {
 }
 func (e *SettingError) Unwrap() error { return e.Err }
 
-// applySettings fills every flag the user did not set on the command line
-// from BOOTSTRAP_* env, then the workspace's bootstrap.yaml, then the user's.
-// Values go through the flag's own parser, so a bad value is an error, never
-// silently dropped. Flags win over everything.
+func (e *SettingError) hint() string {
+	if errors.Is(e.Err, errFlagOnly) {
+		return "remove it there and pass --" + e.Key + " on the command line"
+	}
+	return "fix or remove that setting"
+}
+
+var errFlagOnly = errors.New("only a flag on the command line may set it")
+
+// ConfigFileError is a bootstrap.yaml that cannot be read or holds keys
+// that are no flag.
+type ConfigFileError struct {
+	Path string
+	Err  error
+}
+
+func (e *ConfigFileError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
+func (e *ConfigFileError) Unwrap() error { return e.Err }
+
+// userConfigFile is bootstrap.yaml in the user's config directory, or "".
+func userConfigFile() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "bootstrap", ConfigFile)
+	}
+	return ""
+}
+
+// applySettings fills the flags the command line left unset through viper:
+// the command's flags are bound, BOOTSTRAP_* is the environment prefix, and
+// the user's bootstrap.yaml is merged with the workspace's on top. From
+// lowest to highest: flag defaults, the user's file, the workspace's file,
+// the environment, the command line. An empty variable sets nothing.
+// Values go through the flag's own parser, so a bad one is an error, never
+// dropped. Each key applies to the commands that have that flag; a key that
+// is no flag of any command is an error.
 func applySettings(cmd *cobra.Command, g *globalOptions) error {
 	known := flagNames(cmd.Root())
-	userFile := ""
-	if dir, err := os.UserConfigDir(); err == nil {
-		userFile = filepath.Join(dir, "bootstrap", ConfigFile)
-	}
-	user, err := readSettings(userFile, known)
-	if err != nil {
+	v := viper.New()
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if err := v.BindPFlags(cmd.Flags()); err != nil {
 		return err
 	}
-	ws := cmd.Flags().Lookup("workspace")
-	if ws != nil && !ws.Changed {
-		if env, ok := os.LookupEnv("BOOTSTRAP_WORKSPACE"); ok && env != "" {
-			g.Workspace = env
-		} else if user != nil && user.IsSet("workspace") {
-			g.Workspace = user.GetString("workspace")
+	for key := range flagOnly {
+		if env := envName(key); os.Getenv(env) != "" {
+			return &SettingError{Key: key, Value: os.Getenv(env), Source: env, Err: errFlagOnly}
 		}
 	}
-	wsFile, err := readSettings(filepath.Join(g.Workspace, ConfigFile), known)
-	if err != nil {
+	files := map[string]*viper.Viper{} // path -> its own settings, for messages
+	userFile := userConfigFile()
+	if err := mergeFile(v, files, userFile, known, false); err != nil {
 		return err
 	}
+	if f := cmd.Flags().Lookup("workspace"); f != nil {
+		ws := expandHome(v.GetString("workspace"))
+		if !f.Changed {
+			if err := f.Value.Set(ws); err != nil {
+				return err
+			}
+		}
+		g.Workspace = ws
+	}
+	if fi, err := os.Stat(expandHome(g.Workspace)); err == nil && !fi.IsDir() {
+		abs, _ := filepath.Abs(g.Workspace)
+		return &workspace.NotDirError{Path: abs}
+	}
+	wsFile := filepath.Join(expandHome(g.Workspace), ConfigFile)
+	if err := mergeFile(v, files, wsFile, known, true); err != nil {
+		return err
+	}
+
 	var firstErr error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if firstErr != nil || f.Changed || f.Name == "workspace" || f.Name == "help" {
+		if firstErr != nil || f.Name == "help" || f.Name == "workspace" {
 			return
 		}
-		val, src, ok := lookupSetting(f.Name, wsFile, user, g.Workspace, userFile)
-		if !ok {
-			return
+		if !f.Changed && v.IsSet(f.Name) {
+			val := settingString(v.Get(f.Name))
+			if err := setFlag(f, val); err != nil {
+				firstErr = &SettingError{Key: f.Name, Value: val, Source: settingSource(f.Name, files, wsFile, userFile), Err: err}
+				return
+			}
 		}
-		if err := setFlag(f, val); err != nil {
-			firstErr = &SettingError{Key: f.Name, Value: val, Source: src, Err: err}
+		if pathFlags[f.Name] {
+			firstErr = expandFlag(f)
 		}
 	})
 	return firstErr
 }
 
-func lookupSetting(name string, ws, user *viper.Viper, wsDir, userFile string) (val, src string, ok bool) {
-	env := "BOOTSTRAP_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	if v, ok := os.LookupEnv(env); ok {
-		return v, env, true
+// mergeFile merges a bootstrap.yaml into v (a missing file is no
+// settings), refusing keys that are no flag, flag-only keys, and the
+// workspace in the workspace's own file.
+func mergeFile(v *viper.Viper, files map[string]*viper.Viper, path string, known map[string]bool, inWorkspace bool) error {
+	if path == "" {
+		return nil
 	}
-	if ws != nil && ws.IsSet(name) {
-		return settingString(ws.Get(name)), filepath.Join(wsDir, ConfigFile), true
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	if user != nil && user.IsSet(name) {
-		return settingString(user.Get(name)), userFile, true
+	fv := viper.New()
+	fv.SetConfigFile(path)
+	fv.SetConfigType("yaml")
+	if err := fv.ReadInConfig(); err != nil {
+		return &ConfigFileError{Path: path, Err: fmt.Errorf("not valid YAML settings: %w", unwrapAll(err))}
 	}
-	return "", "", false
+	var unknown []string
+	for _, k := range fv.AllKeys() {
+		switch {
+		case flagOnly[k]:
+			return &SettingError{Key: k, Value: settingString(fv.Get(k)), Source: path, Err: errFlagOnly}
+		case inWorkspace && k == "workspace":
+			return &ConfigFileError{Path: path, Err: errors.New("a workspace's own file cannot move the workspace: remove the workspace key")}
+		case !known[k]:
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return &ConfigFileError{Path: path, Err: fmt.Errorf("unknown setting %s: keys are flag names such as channel, host-nix, identity", strings.Join(unknown, ", "))}
+	}
+	files[path] = fv
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.MergeInConfig(); err != nil {
+		return &ConfigFileError{Path: path, Err: err}
+	}
+	return nil
+}
+
+// unwrapAll is the innermost error: the YAML parser's own message.
+func unwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// settingSource says where viper found a key: the environment, else the
+// file that holds it, the workspace's first.
+func settingSource(key string, files map[string]*viper.Viper, wsFile, userFile string) string {
+	if env := envName(key); os.Getenv(env) != "" {
+		return env
+	}
+	for _, p := range []string{wsFile, userFile} {
+		if fv := files[p]; fv != nil && fv.IsSet(key) {
+			return p
+		}
+	}
+	return "settings"
+}
+
+func envName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
 }
 
 func settingString(v any) string {
@@ -93,12 +215,16 @@ func settingString(v any) string {
 			parts[i] = fmt.Sprint(p)
 		}
 		return strings.Join(parts, ",")
+	case []string:
+		return strings.Join(x, ",")
 	default:
 		return fmt.Sprint(x)
 	}
 }
 
-// setFlag sets a flag from a setting; slice flags take comma-separated values.
+// setFlag sets a flag from a setting; slice flags take comma-separated
+// values. It leaves the flag unchanged in pflag's eyes (not given on the
+// command line).
 func setFlag(f *pflag.Flag, val string) error {
 	if sv, ok := f.Value.(pflag.SliceValue); ok {
 		var items []string
@@ -112,32 +238,32 @@ func setFlag(f *pflag.Flag, val string) error {
 	return f.Value.Set(val)
 }
 
-// readSettings reads one config file; a missing file is no settings. Keys
-// that are no flag of any command are an error, so typos do not pass unseen.
-func readSettings(path string, known map[string]bool) (*viper.Viper, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	v := viper.New()
-	v.SetConfigFile(path)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	var unknown []string
-	for _, k := range v.AllKeys() {
-		if !known[k] {
-			unknown = append(unknown, k)
+// expandFlag expands a leading ~ in a path flag's value(s).
+func expandFlag(f *pflag.Flag) error {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		items := slices.Clone(sv.GetSlice())
+		for i, it := range items {
+			items[i] = expandHome(it)
 		}
+		return sv.Replace(items)
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("%s: unknown setting %s: keys are flag names such as channel, host-nix, identity", path, strings.Join(unknown, ", "))
+	if s := f.Value.String(); s != expandHome(s) {
+		return f.Value.Set(expandHome(s))
 	}
-	return v, nil
+	return nil
+}
+
+// expandHome expands "~" and a leading "~/" to the home directory, as a
+// shell does; "~user" is left alone.
+func expandHome(p string) string {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~"))
 }
 
 func flagNames(root *cobra.Command) map[string]bool {
@@ -151,5 +277,7 @@ func flagNames(root *cobra.Command) map[string]bool {
 		}
 	}
 	walk(root)
+	delete(names, "help")
+	delete(names, "version")
 	return names
 }

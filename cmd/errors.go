@@ -16,21 +16,46 @@ import (
 	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
 	"bootstrap/secrets"
+	"bootstrap/workspace"
 )
 
-// Exit codes. Scripts can tell what kind of failure happened.
+// Exit codes. Scripts can tell what kind of failure happened. exitCodes is
+// the table the README shows (a test keeps the two equal).
 const (
+	exitOK          = 0
 	exitError       = 1   // anything else
-	exitUsage       = 2   // bad input; nothing was contacted or created
+	exitUsage       = 2   // bad input; nothing was written or contacted
 	exitUnreachable = 3   // could not reach the host
-	exitSSH         = 4   // host key or authentication refused
+	exitHostKey     = 4   // host key unknown or changed
 	exitRefused     = 5   // preflight refused the host; nothing changed
 	exitInfect      = 6   // fetching or running nixos-infect failed
 	exitReboot      = 7   // the host did not come back as NixOS
 	exitTimeout     = 8   // --timeout ran out
-	exitDrift       = 9   // status --check: a host differs from the workspace
+	exitAuth        = 9   // the host refused every key offered
+	exitAPI         = 10  // a cloud API failed or could not be reached
+	exitDrift       = 11  // status --check: a host differs from the workspace
 	exitInterrupted = 130 // Ctrl-C; rerun to resume
 )
+
+// exitCodes is the README's exit-code table, in order.
+var exitCodes = []struct {
+	Code    int
+	Meaning string
+}{
+	{exitOK, "done"},
+	{exitError, "other error"},
+	{exitUsage, "bad input (arguments, unknown flag, settings or config file, channel, name, host, host.nix, identity): nothing was written and no host was contacted (a cloud's read-only checks may have run)"},
+	{exitUnreachable, "host unreachable: refused, timed out, no route, the name does not resolve, or something other than SSH answers"},
+	{exitHostKey, "host key unknown or changed"},
+	{exitRefused, "preflight refused the host: nothing was changed"},
+	{exitInfect, "nixos-infect: the download failed, the checksum does not match, or the script failed (its last lines and the log path are shown)"},
+	{exitReboot, "the host did not come back after the reboot, or not as NixOS on the channel"},
+	{exitTimeout, "`--timeout` ran out"},
+	{exitAuth, "login refused: no offered key was accepted (the keys are named)"},
+	{exitAPI, "the cloud's API failed, refused the credentials, or could not be reached"},
+	{exitDrift, "`status --check` found drift, or could not check a host"},
+	{exitInterrupted, "interrupted (Ctrl-C): run the same command again to resume"},
+}
 
 // render prints err as one line saying what happened and what to do, and
 // returns the exit code. It is the only place errors reach the terminal.
@@ -46,14 +71,17 @@ func render(w io.Writer, err error) int {
 	case errors.As(err, &be) && be.Tail != "":
 		printTail(w, "nixos-rebuild", be.Tail)
 	}
+	prefix := paint(colour(w), "31", "error:")
+	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ")
 	if hint != "" {
-		fmt.Fprintf(w, "error: %s; %s\n", msg, hint)
+		fmt.Fprintf(w, "%s %s; %s\n", prefix, msg, hint)
 	} else {
-		fmt.Fprintf(w, "error: %s\n", msg)
+		fmt.Fprintf(w, "%s %s\n", prefix, msg)
 	}
 	return code
 }
 
+// printTail shows the last lines of a remote tool's output above the error.
 func printTail(w io.Writer, what, tail string) {
 	fmt.Fprintf(w, "last lines of %s:\n", what)
 	for _, l := range strings.Split(strings.TrimRight(tail, "\n"), "\n") {
@@ -63,10 +91,10 @@ func printTail(w io.Writer, what, tail string) {
 
 func explain(err error) (msg, hint string, code int) {
 	msg = err.Error()
-	step, host := "", ""
+	step, host, prov := "", "", ""
 	var se *bootstrap.StepError
 	if errors.As(err, &se) {
-		step, host = se.Step, se.Host
+		step, host, prov = se.Step, se.Host, se.Provider
 	}
 	rerun := "run the same command again to resume"
 
@@ -79,14 +107,17 @@ func explain(err error) (msg, hint string, code int) {
 		mismatch *remote.HostKeyMismatchError
 		unknown  *remote.UnknownHostKeyError
 		auth     *remote.AuthError
+		notSSH   *remote.NotSSHError
 		unreach  *remote.UnreachableError
 		pre      *bootstrap.PreflightError
 		sum      *infect.ChecksumError
+		download *infect.DownloadError
 		failed   *infect.FailedError
 		reboot   *bootstrap.RebootError
 		verify   *bootstrap.VerifyError
 		partial  interface{ Billed() string } // a cloud's error after something billable was created
 		config   *provider.ConfigError
+		api      *provider.APIError
 		resolve  *sshprovider.ResolveError
 		decrypt  *secrets.DecryptError
 		hosts    *deploy.HostsError
@@ -95,6 +126,10 @@ func explain(err error) (msg, hint string, code int) {
 		drift    *deploy.DriftError
 		noRev    *export.NoRevisionError
 		foreign  *export.ForeignFileError
+		broken   *bootstrap.BrokenRecordError
+		cloudM   *bootstrap.CloudMachineError
+		notDir   *workspace.NotDirError
+		cfgFile  *ConfigFileError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -112,41 +147,66 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, noRev.Hint(), exitUsage
 	case errors.As(err, &foreign):
 		return msg, foreign.Hint(), exitUsage
+	case errors.As(err, &broken):
+		return msg, broken.Hint(), exitError
+	case errors.As(err, &cloudM):
+		return msg, cloudM.Hint(), exitUsage
+	case errors.As(err, &download):
+		return msg, download.Hint(), exitInfect
 	case !errors.Is(err, context.Canceled) && errors.As(err, &hinted):
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config), errors.As(err, &notDir):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
-		return msg, "fix or remove that setting", exitUsage
+		return msg, setting.hint(), exitUsage
+	case errors.As(err, &cfgFile):
+		return msg, "fix that file (keys are flag names, values as on the command line)", exitUsage
 	case errors.As(err, &conflict):
-		return msg, fmt.Sprintf("use %s %s, or pick another --name for a new host", conflict.Field, conflict.Recorded), exitUsage
+		return msg, conflictHint(conflict), exitUsage
 	case errors.As(err, &mismatch):
-		return msg, "the host key changed: if the host was reinstalled on purpose, remove its line from the workspace's known_hosts and run again; otherwise stop, the connection may be intercepted", exitSSH
+		return msg, "the host key changed: if the host was reinstalled on purpose, remove its line from the workspace's known_hosts and run again; otherwise stop, the connection may be intercepted", exitHostKey
 	case errors.As(err, &unknown):
-		return msg, "check the fingerprint out of band (e.g. the provider's console), then pass --host-key " + unknown.Fingerprint + " (or --accept-new-host-key)", exitSSH
+		return msg, "check the fingerprint out of band (e.g. the provider's console), then pass --host-key " + unknown.Fingerprint + " (or --accept-new-host-key)", exitHostKey
 	case errors.As(err, &auth):
 		if step == bootstrap.StepReboot || step == bootstrap.StepCapture {
-			return msg, "the deploy key was not accepted after the reboot: check users.users.root.openssh.authorizedKeys.keys in the host's configuration", exitSSH
+			return msg, "the deploy key was not accepted after the reboot: check users.users.root.openssh.authorizedKeys.keys in the host's configuration", exitAuth
 		}
-		return msg, "put one of these keys in the user's authorized_keys, or name the right one with -i (or --agent)", exitSSH
+		if prov != "" && prov != "ssh" {
+			return msg, "the new server did not take the deploy key: check its cloud-init output in the console, then " + rerun, exitAuth
+		}
+		return msg, "put one of these keys in the user's authorized_keys, or name the right one with -i (or --agent)", exitAuth
 	case errors.Is(err, context.Canceled):
-		msg = fmt.Sprintf("interrupted during %s of %s", cmp.Or(step, "the run"), host)
+		msg = fmt.Sprintf("interrupted during %s of %s", cmp.Or(step, "the run"), cmp.Or(host, "the host"))
 		if errors.As(err, &partial) {
 			return msg + "; exists and is billed: " + partial.Billed(), rerun + ", or bootstrap destroy " + host + " to delete it", exitInterrupted
 		}
 		return msg, rerun, exitInterrupted
 	case errors.As(err, &partial):
-		return msg, "run the same command again to resume with what exists, or bootstrap destroy " + host + " to delete it", exitError
+		code = exitError
+		if errors.As(err, &api) {
+			code = exitAPI
+		}
+		return msg, "run the same command again to resume with what exists, or bootstrap destroy " + host + " to delete it", code
+	case errors.As(err, &api):
+		return msg, "check the network, SCW_API_URL and the credentials (scw info), then " + rerun + "; nothing billable was created", exitAPI
 	case errors.As(err, &resolve):
 		return msg, "check the host name, or give its address", exitUnreachable
 	case errors.As(err, &decrypt):
 		return msg, "pass --identity with a key whose public half is in recipients.txt; nothing was uploaded", exitUsage
 	case errors.As(err, &reboot):
 		return msg, "check the machine's console for a failed boot (boot loader device, root filesystem, sshd); if it is still coming up, " + rerun, exitReboot
+	case errors.As(err, &notSSH):
+		if prov != "" && prov != "ssh" {
+			return msg, "something other than sshd answers on the server's port 22: check the server in the cloud's console", exitUnreachable
+		}
+		return msg, "something other than sshd listens there: check the host and --port", exitUnreachable
 	case errors.As(err, &unreach):
-		return msg, "check the address, --port, firewall and that sshd runs; " + rerun, exitUnreachable
+		if prov != "" && prov != "ssh" {
+			return msg, "check the server in the cloud's console (state, security group, boot), then " + rerun, exitUnreachable
+		}
+		return msg, "check the address, --port, firewall and that sshd runs (raise --connect-timeout for a slow host); " + rerun, exitUnreachable
 	case errors.As(err, &pre):
 		return msg, pre.Hint + "; nothing was changed", exitRefused
 	case errors.As(err, &sum):
@@ -159,4 +219,17 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, "--timeout ran out; " + rerun + " (or raise --timeout)", exitTimeout
 	}
 	return msg, "", exitError
+}
+
+// conflictHint says how to resume a host with what it recorded, or start
+// it over: never a flag the command lacks.
+func conflictHint(c *provider.ConflictError) string {
+	over := "to start over: bootstrap forget " + c.Name + " (after bootstrap destroy " + c.Name + " for a cloud machine)"
+	switch c.Field {
+	case "address":
+		return "give " + c.Recorded + " to resume " + c.Name + ", or, if the machine there is gone, " + over
+	case "provider":
+		return c.Name + " is a " + c.Recorded + " host: resume it with bootstrap " + c.Recorded + ", or " + over
+	}
+	return "pass --" + c.Field + " " + c.Recorded + " to resume " + c.Name + ", or " + over
 }

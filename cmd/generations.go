@@ -35,16 +35,8 @@ the next boot's after push --boot), and whether push kept a copy of /etc/nixos f
 it, which "bootstrap rollback" restores.`,
 		Example: `  bootstrap generations web-1
   bootstrap generations web-1 --json | jq '.[] | select(.current)'`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("usage: bootstrap generations NAME [--json]")
-			}
-			return nil
-		},
+		Args:              exactArgs(1),
 		ValidArgsFunction: hostNames(g),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.stdout = args[0], cmd.OutOrStdout()
 			return runGenerations(cmd.Context(), o)
@@ -59,7 +51,7 @@ func runGenerations(ctx context.Context, o *GenerationsOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}

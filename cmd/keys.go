@@ -33,13 +33,7 @@ func loadKeys(identities []string, useAgent bool, stderr io.Writer, noDefaults b
 		return nil, nil, usagef("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set")
 	}
 	if len(identities) == 0 && !useAgent && !noDefaults {
-		home, _ := os.UserHomeDir()
-		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			p := filepath.Join(home, ".ssh", n)
-			if _, err := os.Stat(p); err == nil {
-				identities = append(identities, p)
-			}
-		}
+		identities = defaultIdentities()
 	}
 	if len(identities) == 0 && !useAgent {
 		return nil, closers, nil
@@ -79,6 +73,58 @@ func loadKeys(identities []string, useAgent bool, stderr io.Writer, noDefaults b
 		keys = append(keys, k)
 	}
 	return keys, closers, nil
+}
+
+// defaultIdentities are the usual ~/.ssh/id_* files that exist, offered
+// when neither -i nor --agent names a key.
+func defaultIdentities() []string {
+	var ids []string
+	home, _ := os.UserHomeDir()
+	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		p := filepath.Join(home, ".ssh", n)
+		if _, err := os.Stat(p); err == nil {
+			ids = append(ids, p)
+		}
+	}
+	return ids
+}
+
+// describeKeys says which keys a real run would offer, in order, as
+// loadKeys would pick them, without decrypting anything or asking for a
+// passphrase: for a dry run.
+func describeKeys(identities []string, useAgent bool, noDefaults bool) ([]string, error) {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if useAgent && sock == "" {
+		return nil, usagef("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set")
+	}
+	if len(identities) == 0 && !useAgent && !noDefaults {
+		identities = defaultIdentities()
+	}
+	if useAgent && len(identities) == 0 {
+		ks, c, err := remote.AgentKeys(sock, nil, agentLimit)
+		if err != nil {
+			return nil, fmt.Errorf("ssh-agent: %w", err)
+		}
+		defer c.Close()
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.String())
+		}
+		return out, nil
+	}
+	out := []string{}
+	for _, path := range identities {
+		pub, err := publicKeyOf(path)
+		switch {
+		case err == nil && useAgent:
+			out = append(out, fmt.Sprintf("agent key matching %s (%s)", path, remote.Fingerprint(pub)))
+		case err == nil:
+			out = append(out, fmt.Sprintf("%s (%s)", path, remote.Fingerprint(pub)))
+		default:
+			out = append(out, path+" (passphrase-protected, no .pub: its fingerprint shows at run time)")
+		}
+	}
+	return out, nil
 }
 
 // publicKeyOf reads PATH.pub, or derives the public key from an unencrypted PATH.

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +15,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
 	"bootstrap/bootstrap"
 	"bootstrap/channel"
 	"bootstrap/infect"
 	"bootstrap/network"
+	"bootstrap/remote"
 	"bootstrap/templates"
 	"bootstrap/workspace"
 )
@@ -40,10 +43,15 @@ type pipelineOptions struct {
 	Network          string
 	Timeout          time.Duration
 	RebootTimeout    time.Duration
+	ConnectTimeout   time.Duration
 	DryRun           bool
 	Yes              bool
 	AutoUpgrade      bool
 	SecretIdentities []string
+	JSON             bool
+
+	// warnings are found while resolving (host.nix), printed before the run.
+	warnings []string
 }
 
 func (o *pipelineOptions) bind(cmd *cobra.Command) {
@@ -60,6 +68,8 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.StringArrayVar(&o.InfectEnv, "infect-env", nil, "NAME=VALUE for nixos-infect's environment (repeatable): "+strings.Join(infect.KnownEnv(), ", ")+"; a rerun without it reuses the recorded ones")
 	f.DurationVar(&o.Timeout, "timeout", bootstrap.DefaultTimeout, "overall time limit")
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", bootstrap.DefaultRebootTimeout, "how long to wait for the host to come back after the reboot")
+	f.DurationVar(&o.ConnectTimeout, "connect-timeout", bootstrap.DefaultConnectTimeout, "how long to keep trying to reach a host that should be up (a cloud server just created waits up to --timeout)")
+	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object on stdout (progress goes to stderr)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step, remote command and file; contact and write nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask before replacing the host's operating system")
 	f.BoolVar(&o.AutoUpgrade, "auto-upgrade", false, "turn on system.autoUpgrade, following --channel")
@@ -67,39 +77,44 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{network.ModeAuto, network.ModeDHCP, network.ModeStatic}, cobra.ShellCompDirectiveNoFileComp
 	})
-	_ = cmd.RegisterFlagCompletionFunc("channel", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{"nixos-26.05", "nixos-25.11", "nixos-25.05", "nixos-24.11", "nixos-unstable"}, cobra.ShellCompDirectiveNoFileComp
-	})
+	_ = cmd.RegisterFlagCompletionFunc("channel", completeChannels)
 }
 
 var fingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}$`)
 
-// UsageError is bad input: nothing was contacted or created.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+// checkFingerprint checks a host key flag's value ("" is none).
+func checkFingerprint(flag, v string) error {
+	if v != "" && !fingerprintRE.MatchString(v) {
+		return usagef("%s %q is not a SHA256 fingerprint: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints", flag, v)
+	}
+	return nil
+}
 
 // resolve validates the flags into pipeline options (keys are loaded later,
 // only when the run is real). Every check here happens before anything is
 // contacted or created.
-func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, error) {
+func (o *pipelineOptions) resolve(ctx context.Context, flags *pflag.FlagSet) (bootstrap.Options, error) {
 	var opts bootstrap.Options
 	if o.Channel == "" {
-		return opts, usagef("--channel is required, e.g. --channel nixos-24.11")
+		return opts, usagef("--channel is required, e.g. --channel %s", channel.NewestRelease(channel.Today()))
 	}
-	ch, err := channel.Parse(o.Channel)
+	ch, err := channel.ParseReleased(o.Channel, channel.Today())
 	if err != nil {
 		return opts, &UsageError{Msg: err.Error()}
 	}
 	opts.Channel = ch
 	if err := workspace.ValidName(o.Name); err != nil {
-		return opts, &UsageError{Msg: err.Error() + " (set it with --name)"}
+		if flags.Lookup("name") != nil {
+			return opts, &UsageError{Msg: err.Error() + " (set it with --name)"}
+		}
+		return opts, &UsageError{Msg: err.Error()}
+	}
+	if o.DryRun && o.JSON {
+		return opts, usagef("--json reports a run's result and --dry-run prints a plan: leave out one")
 	}
 	opts.Name = o.Name
-	if o.HostKey != "" && !fingerprintRE.MatchString(o.HostKey) {
-		return opts, usagef("--host-key %q is not a SHA256 fingerprint: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints", o.HostKey)
+	if err := checkFingerprint("--host-key", o.HostKey); err != nil {
+		return opts, err
 	}
 	opts.HostKey = o.HostKey
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
@@ -111,10 +126,25 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 		return opts, usagef("--network %q: want auto, dhcp or static", o.Network)
 	}
 	opts.SecretIdentities = o.SecretIdentities
-	if o.Timeout <= 0 || o.RebootTimeout <= 0 {
-		return opts, usagef("--timeout and --reboot-timeout must be positive")
+	if o.Timeout <= 0 || o.RebootTimeout <= 0 || o.ConnectTimeout <= 0 {
+		return opts, usagef("--timeout, --reboot-timeout and --connect-timeout must be positive (e.g. 10m)")
 	}
-	opts.Timeout, opts.RebootTimeout = o.Timeout, o.RebootTimeout
+	opts.Timeout, opts.RebootTimeout, opts.ConnectTimeout = o.Timeout, o.RebootTimeout, o.ConnectTimeout
+	if !o.Agent {
+		if err := checkIdentities("--identity", o.Identities); err != nil {
+			return opts, err
+		}
+	}
+	for _, p := range o.Identities {
+		if _, err := os.Stat(p); err != nil && o.Agent {
+			if _, perr := os.Stat(p + ".pub"); perr != nil {
+				return opts, usagef("identity %s: neither it nor %s.pub exists, and --agent needs one to pick the agent's key: fix --identity", p, p)
+			}
+		}
+	}
+	if o.Agent && os.Getenv("SSH_AUTH_SOCK") == "" {
+		return opts, usagef("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set (start one with eval $(ssh-agent) and ssh-add)")
+	}
 
 	switch {
 	case o.InfectURL == "" && o.InfectSHA256 == "":
@@ -138,11 +168,18 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 		opts.InfectCacheDir = filepath.Join(dir, "bootstrap", "nixos-infect")
 	}
 
-	data, err := os.ReadFile(o.HostNix)
+	data, err := readCapped(o.HostNix, templates.MaxHostNix)
 	switch {
 	case err == nil:
-		if len(strings.TrimSpace(string(data))) == 0 {
-			return opts, usagef("%s is empty: write a NixOS module there, e.g. { pkgs, ... }: { }", o.HostNix)
+		check, err := templates.CheckHostNix(ctx, data, o.HostNix)
+		if err != nil {
+			return opts, &UsageError{Msg: err.Error()}
+		}
+		for _, w := range check.Warnings {
+			o.warnings = append(o.warnings, fmt.Sprintf("%s: %s; it would be world-readable in the Nix store: keep it with bootstrap secrets set %s KEY", o.HostNix, w, o.Name))
+		}
+		if check.Note != "" {
+			o.warnings = append(o.warnings, o.HostNix+": "+check.Note)
 		}
 		opts.HostNix, opts.HostNixPath = data, o.HostNix
 	case errors.Is(err, fs.ErrNotExist) && !flags.Changed("host-nix") && o.HostNix == "./host.nix":
@@ -153,6 +190,53 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 		return opts, usagef("cannot read host.nix %s: %v", o.HostNix, err)
 	}
 	return opts, nil
+}
+
+// readCapped reads a file of at most limit bytes (one more is read, so an
+// oversized file shows as such to the checks).
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// isPublicKey reports a file that holds an authorized_keys line.
+func isPublicKey(path string) bool {
+	data, err := readCapped(path, 16<<10)
+	if err != nil {
+		return false
+	}
+	_, _, _, _, err = ssh.ParseAuthorizedKey(data)
+	return err == nil
+}
+
+// checkIdentities refuses, before anything is contacted, an identity file
+// that is missing or that others may read: OpenSSH refuses those too. (With
+// --agent the private file is not read: its .pub picks the agent's key.)
+func checkIdentities(flag string, paths []string) error {
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return usagef("identity %s does not exist: fix %s", p, flag)
+		case err != nil:
+			return usagef("identity %s: %v", p, err)
+		case fi.IsDir():
+			return usagef("identity %s is a directory: %s takes a private key file", p, flag)
+		case isPublicKey(p):
+			return usagef("identity %s is a public key: %s takes the private key (%s)", p, flag, strings.TrimSuffix(p, ".pub"))
+		}
+		if err := remote.CheckKeyMode(p); err != nil {
+			return usagef("identity: %v", err)
+		}
+	}
+	return nil
 }
 
 // confirm asks before something destructive or billable ("replaces the

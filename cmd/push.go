@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +29,7 @@ type PushOptions struct {
 	ConfirmTimeout   time.Duration
 	Timeout          time.Duration
 	SecretIdentities []string
+	JSON             bool
 
 	global *globalOptions
 	stdout io.Writer
@@ -73,11 +73,9 @@ Several hosts (or --all: every bootstrapped host) are pushed in parallel, at mos
   bootstrap push web-1 --dry-run              # diff, and what activating would do
   bootstrap push web-1 --confirm-timeout 2m   # roll back by itself if SSH breaks
   bootstrap push web-1 --boot --upgrade       # newest channel, active after the next reboot
-  bootstrap push --all --parallel 8`,
+  bootstrap push --all --parallel 8
+  bootstrap push --all --json | jq -r 'select(.ok | not) | .name'`,
 		ValidArgsFunction: hostNames(g),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Names = args
 			o.stdout, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -93,7 +91,41 @@ Several hosts (or --all: every bootstrapped host) are pushed in parallel, at mos
 	f.DurationVar(&o.ConfirmTimeout, "confirm-timeout", 0, "roll back on the host by itself unless a new SSH connection succeeds within this after the switch (e.g. 2m)")
 	f.DurationVar(&o.Timeout, "timeout", DefaultPushTimeout, "overall time limit")
 	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object per host on stdout (progress and diffs go to stderr)")
 	return cmd
+}
+
+// pushResult is push's --json object, one per host.
+type pushResult struct {
+	Name        string   `json:"name"`
+	OK          bool     `json:"ok"`
+	ExitCode    int      `json:"exit_code"`
+	Error       string   `json:"error,omitempty"`
+	Hint        string   `json:"hint,omitempty"`
+	Action      string   `json:"action"`            // switch, boot or dry-activate
+	Changes     []string `json:"changes"`           // "+added.nix", "modified.nix", "-removed.nix"
+	UpToDate    bool     `json:"up_to_date"`        // nothing differed: nothing was built
+	Before      int      `json:"generation_before"` // 0: unknown
+	After       int      `json:"generation_after"`
+	Secrets     []string `json:"secrets"` // written to the host
+	DryActivate string   `json:"dry_activate,omitempty"`
+	Seconds     float64  `json:"seconds"`
+}
+
+func pushResultOf(oc deploy.Outcome, action deploy.Action) pushResult {
+	r := oc.Result
+	pr := pushResult{Name: r.Host, OK: oc.Err == nil, Action: string(action), Changes: []string{}, UpToDate: r.UpToDate,
+		Before: r.Before, After: r.After, Secrets: r.Secrets, DryActivate: r.DryActivate, Seconds: r.Took.Seconds()}
+	if pr.Secrets == nil {
+		pr.Secrets = []string{}
+	}
+	if len(r.Changes) > 0 {
+		pr.Changes = strings.Split(deploy.Summary(r.Changes), ", ")
+	}
+	if oc.Err != nil {
+		pr.Error, pr.Hint, pr.ExitCode = explain(pushError(oc))
+	}
+	return pr
 }
 
 // action checks the flags and says what nixos-rebuild does.
@@ -133,7 +165,7 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
@@ -147,7 +179,8 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	for _, n := range names {
 		width = max(width, len(n))
 	}
-	opts.Report = &progress{w: o.stdout, width: width}
+	out := progressOut(o.global, o.JSON, o.stdout, o.stderr)
+	opts.Report = &progress{w: out, width: width}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	outcomes, err := deploy.PushHosts(ctx, ws, deploy.Request{
@@ -162,9 +195,18 @@ func runPush(ctx context.Context, o *PushOptions) error {
 			return ids, nil
 		},
 		Skipped: func(name string, why error) { fmt.Fprintf(o.stderr, "note: skipping %s: %v\n", name, why) },
+		Verbose: verboseOut(o.global, o.stderr),
 	})
 	if err != nil {
 		return err
+	}
+	if o.JSON {
+		for _, oc := range outcomes {
+			if err := writeJSON(o.stdout, pushResultOf(oc, opts.Action)); err != nil {
+				return err
+			}
+		}
+		o.stdout = io.Discard
 	}
 	return o.summarize(outcomes, opts.Action)
 }
@@ -269,17 +311,4 @@ func (p *progress) Step(host, step, msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%-*s  %-8s %s\n", p.width, host, step, msg)
-}
-
-// hostNames completes workspace host names.
-func hostNames(g *globalOptions) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		ws, err := workspace.Open(g.Workspace)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		names, _ := ws.Hosts()
-		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(args, n) })
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
 }

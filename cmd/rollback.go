@@ -20,9 +20,23 @@ type RollbackOptions struct {
 	Name       string
 	Generation int // 0: the previous one
 	Timeout    time.Duration
+	JSON       bool
 
 	global *globalOptions
 	stdout io.Writer
+	stderr io.Writer
+}
+
+// rollbackResult is rollback's --json object.
+type rollbackResult struct {
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	ExitCode int    `json:"exit_code"`
+	Error    string `json:"error,omitempty"`
+	Hint     string `json:"hint,omitempty"`
+	From     int    `json:"generation_before"`
+	To       int    `json:"generation_after"`
+	Config   bool   `json:"etc_nixos_restored"` // the kept copy of /etc/nixos was restored
 }
 
 func newRollbackCmd(g *globalOptions) *cobra.Command {
@@ -43,19 +57,12 @@ without a kept copy (made before bootstrap push, or by system.autoUpgrade) is sw
 to with /etc/nixos left as it is. The workspace's hosts/NAME is not changed: the next
 push applies it again.`,
 		Example: `  bootstrap rollback web-1        # the previous generation
-  bootstrap rollback web-1 12`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return usagef("usage: bootstrap rollback NAME [GENERATION]")
-			}
-			return nil
-		},
+  bootstrap rollback web-1 12
+  bootstrap rollback web-1 --json | jq .generation_after`,
+		Args:              argsBetween(1, 2),
 		ValidArgsFunction: hostNames(g),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name, o.stdout = args[0], cmd.OutOrStdout()
+			o.Name, o.stdout, o.stderr = args[0], cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if len(args) == 2 {
 				n, err := strconv.Atoi(args[1])
 				if err != nil || n < 1 {
@@ -67,6 +74,7 @@ push applies it again.`,
 		},
 	}
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 15*time.Minute, "overall time limit")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as one JSON object (progress goes to stderr)")
 	return cmd
 }
 
@@ -74,17 +82,31 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: o.stdout, width: len(o.Name)}})
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return &bootstrap.StepError{Step: "rollback", Host: o.Name, Err: err}
+	out := progressOut(o.global, o.JSON, o.stdout, o.stderr)
+	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: out, width: len(o.Name)}, Verbose: verboseOut(o.global, o.stderr)})
+	if err != nil && errors.Is(err, context.Canceled) {
+		err = &bootstrap.StepError{Step: "rollback", Host: o.Name, Err: err}
+	}
+	if o.JSON && !isUsage(err) {
+		r := rollbackResult{Name: o.Name, OK: err == nil}
+		if res != nil {
+			r.From, r.To, r.Config = res.From, res.To, res.Config
 		}
+		if err != nil {
+			r.Error, r.Hint, r.ExitCode = explain(err)
+		}
+		if jerr := writeJSON(o.stdout, r); jerr != nil && err == nil {
+			return jerr
+		}
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	if res.From == res.To {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,8 @@ import (
 // globalOptions are flags every verb has.
 type globalOptions struct {
 	Workspace string
+	Quiet     bool // only errors, warnings and results
+	Verbose   bool // also remote commands and retries, on stderr
 }
 
 // NewRoot builds the command tree.
@@ -33,18 +36,48 @@ func NewRoot() *cobra.Command {
 keeps its configuration in a plain-file workspace and on the host, and pins its
 SSH host key.
 
-Settings come from flags, then BOOTSTRAP_* environment variables (BOOTSTRAP_CHANNEL,
-BOOTSTRAP_HOST_NIX...), then bootstrap.yaml in the workspace, then bootstrap.yaml in
-the user config directory. Keys are the flag names.`,
+Settings: every flag can also come from BOOTSTRAP_<FLAG> (BOOTSTRAP_CHANNEL,
+BOOTSTRAP_HOST_NIX...), bootstrap.yaml in the workspace, or bootstrap.yaml in the
+user config directory; the command line wins, then the environment, then the
+workspace's file, then the user's. Keys are the flag names; an empty variable
+sets nothing.`,
+		Example: `  bootstrap ssh root@203.0.113.7 --channel nixos-24.11 --host-nix ./host.nix -i ~/.ssh/id_ed25519
+  bootstrap status
+  bootstrap connect web-1`,
+		Version:       versionLine(),
+		Args:          unknownCommand,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if skipSettings(cmd) {
+				return nil
+			}
+			return applySettings(cmd, g)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	root.PersistentFlags().StringVarP(&g.Workspace, "workspace", "w", ".", "workspace directory (keys, known_hosts, hosts/)")
-	root.AddCommand(newSSHCmd(g), newCloneCmd(g), newDestroyCmd(g), newPushCmd(g), newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g), newExportCmd(g))
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.Workspace, "workspace", "w", ".", "workspace directory (keys, known_hosts, hosts/)")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors, warnings and results")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "also print remote commands and retries, on stderr")
+	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
+	root.AddCommand(newSSHCmd(g), newCloneCmd(g), newDestroyCmd(g), newForgetCmd(g), newConnectCmd(g), newPushCmd(g),
+		newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g), newExportCmd(g), newVersionCmd())
 	for _, c := range clouds {
 		root.AddCommand(newCloudCmd(g, c))
 	}
+	root.InitDefaultCompletionCmd()
+	addCompletionExamples(root)
 	return root
+}
+
+// skipSettings: commands that print something fixed (help, version,
+// completion scripts) work whatever the settings hold.
+func skipSettings(cmd *cobra.Command) bool {
+	p := cmd.CommandPath()
+	return cmd.Name() == "help" || cmd.Name() == "version" || strings.HasPrefix(p, "bootstrap completion") || strings.HasPrefix(p, "bootstrap __complete")
 }
 
 // Execute runs the root command with a context cancelled by SIGINT/SIGTERM
@@ -52,7 +85,7 @@ the user config directory. Keys are the flag names.`,
 func Execute(root *cobra.Command) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
+	err := asUsage(root.ExecuteContext(ctx))
 	if err == nil {
 		return 0
 	}

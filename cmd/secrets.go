@@ -31,6 +31,7 @@ type SecretsOptions struct {
 	Prune      bool
 	Identities []string
 	Timeout    time.Duration
+	NewHost    bool // set: NAME need not be in the workspace yet
 
 	// identitiesGiven: --identity was on the command line, not from settings.
 	identitiesGiven bool
@@ -60,24 +61,20 @@ unless hosts/NAME/secrets.yaml says otherwise:
 They never go under /etc/nixos or into the Nix store, and survive reboots.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				if s := suggestions(cmd, args[0]); len(s) > 0 {
+					return usagef("unknown secrets command %q: did you mean %s? (set, list, rm or push)", args[0], strings.Join(s, " or "))
+				}
 				return usagef("unknown secrets command %q: use set, list, rm or push", args[0])
 			}
 			return nil
 		},
+		Example: `  bootstrap secrets set web-1 db-password -
+  bootstrap secrets list web-1
+  bootstrap secrets push web-1 --prune`,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newSecretsSetCmd(g), newSecretsListCmd(g), newSecretsRmCmd(g), newSecretsPushCmd(g))
 	return cmd
-}
-
-// secretsArgs checks the argument count, returning a usage error.
-func secretsArgs(min, max int, usage string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < min || len(args) > max {
-			return usagef("usage: bootstrap secrets %s", usage)
-		}
-		return nil
-	}
 }
 
 func (o *SecretsOptions) parseArgs(cmd *cobra.Command, args []string) error {
@@ -100,20 +97,20 @@ func (o *SecretsOptions) parseArgs(cmd *cobra.Command, args []string) error {
 
 func newSecretsSetCmd(g *globalOptions) *cobra.Command {
 	o := &SecretsOptions{global: g}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "set NAME KEY [FILE|-]",
 		Short: "Encrypt a secret from FILE or stdin into hosts/NAME/secrets/KEY.age",
 		Long: `Encrypt a secret to the workspace's recipients. The value is read from FILE, or
 from stdin (typed without echo on a terminal; taken byte for byte from a pipe,
 trailing newline included). It is never printed. Empty values and values over
-1 MiB are refused.`,
+1 MiB are refused. NAME must be a host of the workspace (hosts/NAME), so a typo
+does not start a new one: pass --new-host for a host you are about to bootstrap.`,
 		Example: `  bootstrap secrets set web-1 db-password            # type it, hidden
   bootstrap secrets set web-1 tls.key ./web-1.key
-  pass show web-1/api | bootstrap secrets set web-1 api-token -`,
-		Args: secretsArgs(2, 3, "set NAME KEY [FILE|-]"),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+  pass show web-1/api | bootstrap secrets set web-1 api-token -
+  bootstrap secrets set web-2 db-password --new-host # before bootstrap scaleway web-2`,
+		Args:              argsBetween(2, 3),
+		ValidArgsFunction: firstArgHostName(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
 				return err
@@ -121,10 +118,12 @@ trailing newline included). It is never printed. Empty values and values over
 			return runSecretsSet(cmd.Context(), o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.NewHost, "new-host", false, "NAME is not in the workspace yet: keep the secret for the host you will bootstrap under that name")
+	return cmd
 }
 
 func runSecretsSet(_ context.Context, o *SecretsOptions) error {
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
@@ -136,6 +135,14 @@ func runSecretsSet(_ context.Context, o *SecretsOptions) error {
 			return &UsageError{Msg: err.Error()}
 		}
 		return err
+	}
+	if fi, err := os.Stat(ws.HostDir(o.Name)); (err != nil || !fi.IsDir()) && !o.NewHost {
+		hosts, _ := ws.Hosts()
+		known := "it has none yet"
+		if len(hosts) > 0 {
+			known = "it has " + strings.Join(hosts, ", ")
+		}
+		return usagef("the workspace has no host %s (%s): check the name, or pass --new-host to keep a secret for a host you are about to bootstrap", o.Name, known)
 	}
 	value, err := o.readValue()
 	if err != nil {
@@ -192,10 +199,12 @@ func newSecretsListCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list NAME",
 		Short: "List a host's secrets (keys, sizes, recipients; never values)",
-		Args:  secretsArgs(1, 1, "list NAME"),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Long: `List a host's secrets: each key, its size, its owner and mode on the host, and
+whom it is encrypted to. Values are never decrypted or shown; nothing is written.`,
+		Example: `  bootstrap secrets list web-1
+  bootstrap secrets list web-1 --json | jq -r '.secrets[].key'`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: firstArgHostName(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
 				return err
@@ -208,7 +217,7 @@ func newSecretsListCmd(g *globalOptions) *cobra.Command {
 }
 
 func runSecretsList(_ context.Context, o *SecretsOptions) error {
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
@@ -287,10 +296,10 @@ func newSecretsRmCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rm NAME KEY",
 		Short: "Remove a secret from the workspace (the host keeps it until push --prune)",
-		Args:  secretsArgs(2, 2, "rm NAME KEY"),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
+		Example: `  bootstrap secrets rm web-1 db-password
+  bootstrap secrets push web-1 --prune   # then remove it from the host too`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: firstArgHostName(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
 				return err
@@ -301,7 +310,7 @@ func newSecretsRmCmd(g *globalOptions) *cobra.Command {
 }
 
 func runSecretsRm(_ context.Context, o *SecretsOptions) error {
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
@@ -339,10 +348,11 @@ else $` + secrets.IdentityEnv + `; else those of ~/.config/bootstrap/age.txt,
 with those usual places.`,
 		Example: `  bootstrap secrets push web-1
   bootstrap secrets push web-1 --prune --identity ~/.config/bootstrap/age.txt`,
-		Args: secretsArgs(1, 1, "push NAME [--prune] [--identity FILE]..."),
+		Args:              exactArgs(1),
+		ValidArgsFunction: firstArgHostName(g),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			o.identitiesGiven = cmd.Flags().Changed("identity")
-			return applySettings(cmd, g)
+			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.parseArgs(cmd, args); err != nil {
@@ -374,7 +384,7 @@ func (o *SecretsOptions) identityPaths() []string {
 }
 
 func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}

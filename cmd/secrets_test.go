@@ -47,6 +47,9 @@ func newSecretsWorkspace(t *testing.T) (ws, identity string) {
 	if err := os.WriteFile(filepath.Join(ws, "recipients.txt"), []byte(id.Recipient().String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(ws, "hosts", "web-1"), 0o755); err != nil { // secrets set needs the host
+		t.Fatal(err)
+	}
 	identity = filepath.Join(t.TempDir(), "age.txt")
 	if err := os.WriteFile(identity, []byte(id.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -133,15 +136,6 @@ func TestSecretsSetListRm(t *testing.T) {
 	})
 }
 
-// isUsage: the error exits as bad input.
-func isUsage(err error) bool {
-	if err == nil {
-		return false
-	}
-	_, _, code := explain(err)
-	return code == exitUsage
-}
-
 func TestSecretsArgumentValidation(t *testing.T) {
 	secretsEnv(t)
 	ws, _ := newSecretsWorkspace(t)
@@ -175,6 +169,7 @@ func TestSecretsArgumentValidation(t *testing.T) {
 		{"push bad name", ws, "", []string{"push", "web_1"}, "invalid name"},
 		{"push unknown host", ws, "", []string{"push", "web-9"}, "no host web-9"},
 		{"unknown verb", ws, "", []string{"show", "web-1"}, "unknown secrets command"},
+		{"set unknown host", ws, "v", []string{"set", "web-2", "k"}, "--new-host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

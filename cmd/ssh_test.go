@@ -9,6 +9,7 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/infect"
+	"bootstrap/provider"
 	"bootstrap/remote"
 )
 
@@ -25,6 +26,14 @@ func TestSplitTarget(t *testing.T) {
 		{"@host", "", "", false},
 		{"root@203.0.113.7:2222", "", "", false},
 		{"root@a b", "", "", false},
+		{"root@[::1]", "root", "::1", true},
+		{"[::1]", "root", "::1", true},
+		{"root@2001:db8::1", "root", "2001:db8::1", true},
+		{"root@[2001:db8::1]:22", "", "", false},
+		{"root@[web-1]", "", "", false},
+		{"root@[::1", "", "", false},
+		{"root@203.0.113.300", "", "", false},
+		{"root@web_1.example.com", "", "", false},
 	}
 	for _, tt := range tests {
 		user, host, err := splitTarget(tt.in)
@@ -39,6 +48,8 @@ func TestNameFromHost(t *testing.T) {
 		{"203.0.113.7", "203-0-113-7"},
 		{"Web-1.Example.com", "web-1"},
 		{"2001:db8::1", "2001-db8--1"},
+		{"::1", "0--1"},
+		{"2001:db8::", "2001-db8--0"},
 	}
 	for _, tt := range tests {
 		if got := nameFromHost(tt.in); got != tt.want {
@@ -56,9 +67,14 @@ func TestExplainExitCodes(t *testing.T) {
 		hint string
 	}{
 		{"usage", usagef("bad channel"), exitUsage, ""},
-		{"host key changed", step("connect", &remote.HostKeyMismatchError{Host: "h", Want: "SHA256:a", Got: "SHA256:b"}), exitSSH, "known_hosts"},
-		{"unknown host key", step("connect", &remote.UnknownHostKeyError{Host: "h", Fingerprint: "SHA256:x"}), exitSSH, "--host-key SHA256:x"},
-		{"auth", step("connect", &remote.AuthError{User: "root", Host: "h", Offered: []string{"k"}}), exitSSH, "-i"},
+		{"host key changed", step("connect", &remote.HostKeyMismatchError{Host: "h", Want: "SHA256:a", Got: "SHA256:b"}), exitHostKey, "known_hosts"},
+		{"unknown host key", step("connect", &remote.UnknownHostKeyError{Host: "h", Fingerprint: "SHA256:x"}), exitHostKey, "--host-key SHA256:x"},
+		{"auth", step("connect", &remote.AuthError{User: "root", Host: "h", Offered: []string{"k"}}), exitAuth, "-i"},
+		{"not ssh", step("connect", &remote.NotSSHError{Addr: "h:80", Banner: "HTTP/1.1 400 Bad Request"}), exitUnreachable, "--port"},
+		{"cloud unreachable", &bootstrap.StepError{Step: "connect", Host: "web-1", Provider: "scaleway", Err: &remote.UnreachableError{Addr: "h:22", Err: context.DeadlineExceeded}}, exitUnreachable, "the cloud's console"},
+		{"cloud login refused", &bootstrap.StepError{Step: "connect", Host: "web-1", Provider: "scaleway", Err: &remote.AuthError{User: "root", Host: "h", Offered: []string{"k"}}}, exitAuth, "cloud-init"},
+		{"api", &provider.APIError{Err: errors.New("dial tcp: connection refused")}, exitAPI, "SCW_API_URL"},
+		{"download", step("infect", &infect.DownloadError{URL: "u", CacheDir: "/c", SHA256: "ab", Err: errors.New("no route")}), exitInfect, "offline?"},
 		{"unreachable", step("connect", &remote.UnreachableError{Addr: "h:22", Err: context.DeadlineExceeded}), exitUnreachable, "firewall"},
 		{"preflight", step("preflight", &bootstrap.PreflightError{Reason: "unsupported OS", Hint: "use Debian"}), exitRefused, "nothing was changed"},
 		{"checksum", step("infect", fmt.Errorf("fetch: %w", &infect.ChecksumError{URL: "u", Want: "a", Got: "b"})), exitInfect, "--infect-sha256"},
@@ -84,6 +100,10 @@ func TestExplainExitCodes(t *testing.T) {
 			}
 			if tt.hint != "" && !strings.Contains(last, tt.hint) {
 				t.Errorf("got %q, want it to mention %q", last, tt.hint)
+			}
+			var se *bootstrap.StepError
+			if errors.As(tt.err, &se) && se.Provider == "scaleway" && (strings.Contains(last, "--port") || strings.Contains(last, "--name")) {
+				t.Errorf("got %q, want no hint of a flag scaleway lacks", last)
 			}
 		})
 	}

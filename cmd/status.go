@@ -33,7 +33,12 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 		Short: "List the workspace's hosts and where each stands; --check compares them with the hosts",
 		Long: `List the workspace's hosts from their records: provider, address, channel, the
 nixpkgs release each ran when last recorded (after the reboot, every push and rollback),
-and where each stands.
+and where each stands. Nothing is contacted and nothing is written. A record that
+cannot be read (truncated, mistyped, empty) is listed as broken with what to do, and
+the others still are; then status exits 1.
+
+--json prints an array: each host's state.json record, and for a broken one
+{"name": NAME, "error": MESSAGE}.
 
 With --check, connect to each host (or the named ones) and compare it with the
 workspace: /etc/nixos file by file against hosts/NAME (the files push manages), the
@@ -51,9 +56,6 @@ when any host drifted or could not be checked. Nothing is written.`,
 			return nil
 		},
 		ValidArgsFunction: hostNames(g),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return applySettings(cmd, g)
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.out, o.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if o.Check {
@@ -68,24 +70,37 @@ when any host drifted or could not be checked. Nothing is written.`,
 	return cmd
 }
 
+// brokenStatus is a broken record in status --json.
+type brokenStatus struct {
+	Name  string `json:"name"`
+	Error string `json:"error"`
+}
+
 func runStatus(_ context.Context, o *StatusOptions) error {
-	ws, err := workspace.Open(o.global.Workspace)
+	ws, err := workspace.Load(o.global.Workspace)
 	if err != nil {
 		return err
 	}
-	recs, err := bootstrap.LoadRecords(ws)
+	recs, broken, err := bootstrap.LoadRecords(ws)
 	if err != nil {
 		return err
 	}
 	if o.JSON {
+		list := []any{}
+		for _, r := range recs {
+			list = append(list, r)
+		}
+		for _, b := range broken {
+			list = append(list, brokenStatus{Name: b.Name, Error: b.Error()})
+		}
 		enc := json.NewEncoder(o.out)
 		enc.SetIndent("", "  ")
-		if recs == nil {
-			recs = []*bootstrap.Record{}
+		if err := enc.Encode(list); err != nil {
+			return err
 		}
-		return enc.Encode(recs)
+		return brokenError(broken, len(recs))
 	}
-	if len(recs) == 0 {
+	if len(recs) == 0 && len(broken) == 0 {
 		fmt.Fprintf(o.out, "no hosts in %s\n", ws.Dir)
 		return nil
 	}
@@ -94,7 +109,29 @@ func runStatus(_ context.Context, o *StatusOptions) error {
 	for _, r := range recs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Provider, dash(r.Address), r.Channel, r.Where(), dash(r.NixpkgsLabel()), r.UpdatedAt.Local().Format(time.DateTime))
 	}
-	return tw.Flush()
+	for _, b := range broken {
+		fmt.Fprintf(tw, "%s\t-\t-\t-\tBROKEN\t-\n", b.Name)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(broken) > 1 {
+		for _, b := range broken {
+			fmt.Fprintf(o.stderr, "note: %s: %v; %s\n", b.Name, b, b.Hint())
+		}
+	}
+	return brokenError(broken, len(recs))
+}
+
+// brokenError is status's error when some records could not be read.
+func brokenError(broken []*bootstrap.BrokenRecordError, good int) error {
+	if len(broken) == 0 {
+		return nil
+	}
+	if len(broken) == 1 {
+		return broken[0]
+	}
+	return fmt.Errorf("%d of %d host records cannot be read (see the notes above): %w", len(broken), len(broken)+good, broken[0])
 }
 
 func dash(s string) string {

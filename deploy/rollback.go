@@ -16,6 +16,7 @@ type RollbackOptions struct {
 	ConnectTimeout   time.Duration // default DefaultConnectTimeout
 	ReconnectTimeout time.Duration // the fresh connection afterwards, default DefaultReconnectTimeout
 	Report           Reporter
+	Verbose          io.Writer // when set, gets each remote command (RollbackHost)
 }
 
 // RollbackResult is what a rollback did.

@@ -1,9 +1,11 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,6 +30,8 @@ type Request struct {
 	Identities func() ([]age.Identity, error)
 	// Skipped hears of each host All passes over (not bootstrapped); nil: none.
 	Skipped func(name string, why error)
+	// Verbose, when set, gets each remote command as it is run.
+	Verbose io.Writer
 }
 
 // PushHosts pushes hosts of ws: it loads each (a host that is not
@@ -65,7 +69,7 @@ func PushHosts(ctx context.Context, ws *workspace.Workspace, r Request) ([]Outco
 			return nil, err
 		}
 		defer f.Close()
-		targets[i].Log = f
+		targets[i].Log = echoCommands(f, r.Verbose, targets[i].Name)
 	}
 	outcomes := PushAll(ctx, targets, r.Options, r.Parallel)
 	for i, oc := range outcomes {
@@ -217,6 +221,24 @@ func Generations(ctx context.Context, ws *workspace.Workspace, name string) ([]G
 	return gens, nil
 }
 
+// echoCommands is log, also copying to verbose (when set) each command
+// line ("$ ...", which the log gets in one write), named after the host.
+func echoCommands(log io.Writer, verbose io.Writer, host string) io.Writer {
+	if verbose == nil {
+		return log
+	}
+	return writerFunc(func(p []byte) (int, error) {
+		if bytes.HasPrefix(p, []byte("$ ")) {
+			fmt.Fprintf(verbose, "%s: %s", host, p)
+		}
+		return log.Write(p)
+	})
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // RollbackHost rolls a bootstrapped host back (see Rollback), with the
 // output in hosts/NAME/bootstrap.log.
 func RollbackHost(ctx context.Context, ws *workspace.Workspace, name string, gen int, o RollbackOptions) (*RollbackResult, error) {
@@ -229,7 +251,7 @@ func RollbackHost(ctx context.Context, ws *workspace.Workspace, name string, gen
 		return &RollbackResult{Host: name}, err
 	}
 	defer f.Close()
-	res, err := Rollback(ctx, Target{Name: name, Dial: Dial(ws, rec), Log: f}, gen, o)
+	res, err := Rollback(ctx, Target{Name: name, Dial: Dial(ws, rec), Log: echoCommands(f, o.Verbose, name)}, gen, o)
 	if res.Nixpkgs != nil {
 		if serr := recordNixpkgs(ws, rec, res.Nixpkgs); serr != nil && err == nil {
 			err = serr

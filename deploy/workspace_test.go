@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -104,5 +105,21 @@ func TestPushHostsRefusesBeforeContact(t *testing.T) {
 	}
 	if _, err := os.Stat(ws.HostFile("web-3", "bootstrap.log")); err == nil {
 		t.Error("a refused push opened the host's log")
+	}
+}
+
+func TestEchoCommands(t *testing.T) {
+	var log, verbose bytes.Buffer
+	w := echoCommands(&log, &verbose, "web-1")
+	fmt.Fprintf(w, "$ nixos-rebuild switch\n")
+	fmt.Fprintf(w, "building the system configuration...\n")
+	if log.String() != "$ nixos-rebuild switch\nbuilding the system configuration...\n" {
+		t.Errorf("log: got %q, want everything", log.String())
+	}
+	if verbose.String() != "web-1: $ nixos-rebuild switch\n" {
+		t.Errorf("verbose: got %q, want the command alone, named after the host", verbose.String())
+	}
+	if w := echoCommands(&log, nil, "web-1"); w != io.Writer(&log) {
+		t.Error("without verbose: got a wrapper, want the log itself")
 	}
 }

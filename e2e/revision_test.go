@@ -176,8 +176,8 @@ func TestStatusCheckFindsDrift(t *testing.T) {
 		t.Fatalf("change the host by hand: %v\n%s", err, out)
 	}
 	r, drifts := e.checkStatus(t, "app-1")
-	if r.code != 9 || len(drifts) != 1 {
-		t.Fatalf("status --check after changes by hand: got %s, want exit 9", r)
+	if r.code != 11 || len(drifts) != 1 {
+		t.Fatalf("status --check after changes by hand: got %s, want exit 11", r)
 	}
 	d := drifts[0]
 	if len(d.Files) != 1 || d.Files[0] != (deploy.FileDrift{File: "host.nix", State: "differs"}) || !strings.Contains(d.Diff, "-# changed by hand") {
@@ -193,7 +193,7 @@ func TestStatusCheckFindsDrift(t *testing.T) {
 		t.Errorf("got differences %+v, want the channel's revision %s -> %s", d.Differences, old.Revision, head.Revision)
 	}
 	text := e.run(ctx, "status", "--check")
-	if text.code != 9 || !strings.Contains(text.stdout, "app-1: DRIFT") || !strings.Contains(text.stdout, "/etc/nixos/host.nix") || !strings.Contains(text.stderr, "drift on 1 of 1 host(s): app-1") {
+	if text.code != 11 || !strings.Contains(text.stdout, "app-1: DRIFT") || !strings.Contains(text.stdout, "/etc/nixos/host.nix") || !strings.Contains(text.stderr, "drift on 1 of 1 host(s): app-1") {
 		t.Errorf("status --check: got %s", text)
 	}
 
@@ -221,7 +221,7 @@ func TestStatusCheckFindsDrift(t *testing.T) {
 	if err := os.Remove(filepath.Join(e.ws, "hosts", "app-1", "configuration.nix")); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := e.checkStatus(t); r.code != 9 {
-		t.Errorf("status --check with the workspace's configuration.nix gone: got %s, want exit 9", r)
+	if r, _ := e.checkStatus(t); r.code != 11 {
+		t.Errorf("status --check with the workspace's configuration.nix gone: got %s, want exit 11", r)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -217,6 +218,26 @@ func TestSSHHappyPath(t *testing.T) {
 		t.Errorf("status: got %s", st)
 	}
 
+	// bootstrap connect runs OpenSSH as the tool logs in (deploy key, the workspace's
+	// known_hosts, strictly); the remote command's output and status are its own.
+	conn := e.command(ctx)
+	conn.Args = []string{binary, "--workspace", e.ws, "connect", name, "--", "nixos-version"}
+	if out, err := conn.CombinedOutput(); err != nil || !strings.Contains(string(out), ".") {
+		t.Errorf("connect %s -- nixos-version: got %v\n%s", name, err, out)
+	}
+	// --json: one object saying where the host stands.
+	j := e.run(ctx, append(append([]string(nil), args...), "--json", "--quiet")...)
+	var res struct {
+		Name    string   `json:"name"`
+		OK      bool     `json:"ok"`
+		State   string   `json:"state"`
+		Address string   `json:"address"`
+		SSH     []string `json:"ssh"`
+	}
+	if j.code != 0 || json.Unmarshal([]byte(j.stdout), &res) != nil || !res.OK || res.Name != name || res.State != "ready" || res.Address != addrHappy || len(res.SSH) == 0 {
+		t.Errorf("rerun --json: got %s, want one object saying %s is ready at %s", j, name, addrHappy)
+	}
+
 	// A changed host key stops everything.
 	if out, err := e.openssh(h, "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh"); err != nil {
 		t.Fatalf("rotate host key: %v\n%s", err, out)
@@ -273,8 +294,8 @@ func TestSSHAgentWithTenKeysOn2009(t *testing.T) {
 	}
 	// Without -i at most four agent keys are offered: refused, naming them.
 	r := e.run(ctx, args()...)
-	if r.code != 4 || !strings.Contains(r.stderr, "othera") {
-		t.Fatalf("agent without -i: got %s, want exit 4 naming the offered keys", r)
+	if r.code != 9 || !strings.Contains(r.stderr, "othera") {
+		t.Fatalf("agent without -i: got %s, want exit 9 (login refused) naming the offered keys", r)
 	}
 	// With -i only the matching agent key is offered, and sshd's MaxAuthTries 6 is never reached.
 	r = e.run(ctx, args("-i", h.keyPath)...)

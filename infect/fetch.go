@@ -28,9 +28,13 @@ import (
 // caches in lowercase.
 type Source struct{ URL, SHA256 string }
 
-// Pinned is upstream nixos-infect at commit 7563801d (elitak/nixos-infect).
+// PinnedCommit is the upstream nixos-infect commit (elitak/nixos-infect)
+// that Pinned fetches.
+const PinnedCommit = "7563801d3ae68c975e4027f4e31a3906dca95f30"
+
+// Pinned is upstream nixos-infect at PinnedCommit.
 var Pinned = Source{
-	URL:    "https://raw.githubusercontent.com/elitak/nixos-infect/7563801d3ae68c975e4027f4e31a3906dca95f30/nixos-infect",
+	URL:    "https://raw.githubusercontent.com/elitak/nixos-infect/" + PinnedCommit + "/nixos-infect",
 	SHA256: "4cc3b5f8e4333ab4f02906d80a836c1b36e2887a51abf4eba4d9113b33934393",
 }
 
@@ -57,6 +61,29 @@ type ChecksumError struct{ URL, Want, Got string }
 
 func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("checksum mismatch for %s: got %s, want %s (check --infect-sha256 or --infect-url)", e.URL, e.Got, e.Want)
+}
+
+// DownloadError is a nixos-infect that could not be downloaded (offline, a
+// wrong URL, a server error); nothing was contacted besides the URL.
+type DownloadError struct {
+	URL      string
+	CacheDir string // where a copy would have been found: CacheDir/<sha256>
+	SHA256   string
+	Err      error
+}
+
+func (e *DownloadError) Error() string {
+	return fmt.Sprintf("download nixos-infect from %s: %v", e.URL, e.Err)
+}
+func (e *DownloadError) Unwrap() error { return e.Err }
+
+// Hint says how to get the script without that URL.
+func (e *DownloadError) Hint() string {
+	h := "offline? pass --infect-url URL --infect-sha256 HEX for a copy on a file server you can reach"
+	if e.CacheDir != "" {
+		h += ", or pre-fill the cache: put the script at " + filepath.Join(e.CacheDir, strings.ToLower(e.SHA256))
+	}
+	return h
 }
 
 // Fetcher downloads a Source, verifying its checksum, through an optional
@@ -112,7 +139,10 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source) ([]byte, error) {
 
 	data, err := f.download(ctx, src.URL)
 	if err != nil {
-		return nil, fmt.Errorf("download nixos-infect from %s: %w", src.URL, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("download nixos-infect from %s: %w", src.URL, err)
+		}
+		return nil, &DownloadError{URL: src.URL, CacheDir: f.CacheDir, SHA256: want, Err: err}
 	}
 	if got := sum(data); got != want {
 		return nil, &ChecksumError{URL: src.URL, Want: want, Got: got}

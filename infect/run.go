@@ -309,7 +309,24 @@ func (j Job) Start(ctx context.Context, r Remote) error {
 		return fmt.Errorf("upload nixos-infect wrapper to %s: %w", d, err)
 	}
 
-	launch := `set -e
+	stdout.Reset()
+	if err := j.run(ctx, r, "start nixos-infect in "+d, launchScript, &stdout); err != nil {
+		return err
+	}
+	switch strings.TrimSpace(stdout.String()) {
+	case "started":
+		return nil
+	case runsNixOS:
+		return fmt.Errorf("start nixos-infect in %s: %w", d, ErrRunsNixOS)
+	case "already-running":
+		return fmt.Errorf("start nixos-infect in %s: %w", d, ErrAlreadyRunning)
+	}
+	return fmt.Errorf("start nixos-infect in %s: unexpected output %q", d, stdout.String())
+}
+
+// launchScript starts the wrapper detached; it runs after the prelude,
+// which sets $d, $w and state.
+var launchScript = `set -e
 case $(state) in running*) echo already-running; exit 0 ;; esac
 ` + refuseNixOS + `
 for c in setsid nohup bash tail; do
@@ -327,19 +344,11 @@ until [ -s "$d/infect.pid" ] || [ -f "$d/infect.rc" ]; do
 done
 echo started
 `
-	stdout.Reset()
-	if err := j.run(ctx, r, "start nixos-infect in "+d, launch, &stdout); err != nil {
-		return err
-	}
-	switch strings.TrimSpace(stdout.String()) {
-	case "started":
-		return nil
-	case runsNixOS:
-		return fmt.Errorf("start nixos-infect in %s: %w", d, ErrRunsNixOS)
-	case "already-running":
-		return fmt.Errorf("start nixos-infect in %s: %w", d, ErrAlreadyRunning)
-	}
-	return fmt.Errorf("start nixos-infect in %s: unexpected output %q", d, stdout.String())
+
+// Plan is what Start runs on the host, for a dry run: the wrapper it
+// uploads beside the script, and the launch command after the prelude.
+func (j Job) Plan() string {
+	return "# " + path.Join(j.dir(), "infect-wrapper.sh") + "\n" + string(j.wrapper()) + "# launched with:\n" + j.prelude() + launchScript
 }
 
 // Follow streams the log from its first line to out until the job ends

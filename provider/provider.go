@@ -183,6 +183,8 @@ type Setting struct {
 	CloneUsage string
 	// Destroy: destroy takes it too (which credentials to use).
 	Destroy bool
+	// Values are the usual values, for shell completion ("" none).
+	Values []string
 }
 
 // Destroyed says what Destroy deleted.
@@ -197,3 +199,11 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// APIError is a cloud API that failed, refused the credentials or could not
+// be reached: something was contacted, and it is not the operator's input
+// that is wrong.
+type APIError struct{ Err error }
+
+func (e *APIError) Error() string { return e.Err.Error() }
+func (e *APIError) Unwrap() error { return e.Err }

@@ -28,7 +28,14 @@ type Config struct {
 	Sudo           bool
 	ConnectTimeout time.Duration // per attempt (TCP + handshake), default 15s
 	MaxBackoff     time.Duration // between attempts, default 1s (backoff starts at 100ms)
-	AuthAttempts   int           // connections whose auth may fail before *AuthError, default 2
+	// AuthAttempts is how many connections may fail authentication before
+	// *AuthError: default 1, a refusal is final. A machine still installing
+	// its keys (a cloud server's first boot) may want more.
+	AuthAttempts int
+	// Progress, when set, hears about the wait at most every ProgressEvery
+	// (default 10s): the attempt number and its error.
+	Progress      func(addr string, attempt int, err error)
+	ProgressEvery time.Duration
 	// KeepAlive is the interval of keepalive@openssh.com probes, default 5s,
 	// negative disables. After 3 intervals without a reply the connection is
 	// closed, so a host that vanished (reboot, power off) is noticed.
@@ -39,7 +46,8 @@ type Config struct {
 const (
 	defaultConnectTimeout = 15 * time.Second
 	defaultMaxBackoff     = time.Second
-	defaultAuthAttempts   = 2
+	defaultAuthAttempts   = 1
+	defaultProgressEvery  = 10 * time.Second
 	defaultKeepAlive      = 5 * time.Second
 	initialBackoff        = 100 * time.Millisecond
 )
@@ -62,6 +70,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = defaultKeepAlive
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = defaultProgressEvery
 	}
 	return cfg
 }
@@ -101,9 +112,11 @@ func (cfg Config) validate() error {
 // Dial connects and authenticates, retrying transient failures (refused,
 // timeouts, resets, EOF during the handshake, no route) with exponential
 // backoff (100ms doubling up to MaxBackoff) until ctx is done; then it returns
-// *UnreachableError. Host key problems (and a host without an ed25519 host
-// key) are returned at once, auth failures after Config.AuthAttempts
-// connections (MaxBackoff apart) as *AuthError. A host key accepted by --host-key, an extra
+// *UnreachableError. Config.Progress hears of the wait every ProgressEvery.
+// Host key problems (and a host without an ed25519 host key) are returned at
+// once, so is something that answers but is not SSH (*NotSSHError); auth
+// failures after Config.AuthAttempts connections (MaxBackoff apart) as
+// *AuthError. A host key accepted by --host-key, an extra
 // known_hosts file, AcceptNew or Confirm is pinned into HostKeys.KnownHosts
 // once the connection is fully established.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
@@ -127,9 +140,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	backoff := min(initialBackoff, cfg.MaxBackoff)
 	authFailures := 0
 	var lastErr error
+	lastProgress := time.Now()
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		var hostKeyErr error
-		conn, err := dialOnce(ctx, cfg, hk, &hostKeyErr)
+		var banner []byte
+		conn, err := dialOnce(ctx, cfg, hk, &hostKeyErr, &banner)
 		if err == nil {
 			if hk.source != sourceKnownHosts && hk.policy.KnownHosts != "" {
 				if err := PinHostKey(hk.policy.KnownHosts, addr, hk.accepted); err != nil {
@@ -152,6 +167,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			}
 			break
 		}
+		if ns := notSSH(addr, banner); ns != nil && classify(err) != failAuth {
+			return nil, ns
+		}
 		switch classify(err) {
 		case failAuth:
 			authFailures++
@@ -172,6 +190,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			wait = cfg.MaxBackoff
 		}
 		cfg.logf("attempt %d: %v; retrying in %s", attempt, err, wait)
+		if cfg.Progress != nil && time.Since(lastProgress) >= cfg.ProgressEvery {
+			cfg.Progress(addr, attempt, err)
+			lastProgress = time.Now()
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -184,15 +206,16 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // dialOnce makes one TCP connection and SSH handshake, bounded by
-// ConnectTimeout and ctx.
-func dialOnce(ctx context.Context, cfg Config, hk *hostKeyChecker, hostKeyErr *error) (*ssh.Client, error) {
+// ConnectTimeout and ctx. *banner gets the first bytes the server sent.
+func dialOnce(ctx context.Context, cfg Config, hk *hostKeyChecker, hostKeyErr *error, banner *[]byte) (*ssh.Client, error) {
 	addr := cfg.addr()
 	deadline := time.Now().Add(cfg.ConnectTimeout)
 	d := net.Dialer{Deadline: deadline}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	conn := &firstBytes{Conn: raw, got: banner}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := conn.SetDeadline(deadline); err != nil {
@@ -225,6 +248,43 @@ func dialOnce(ctx context.Context, cfg Config, hk *hostKeyChecker, hostKeyErr *e
 		return nil, err
 	}
 	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// firstBytes keeps the first bytes read from a connection: the server's
+// version line, or what a server that is not SSH said instead.
+type firstBytes struct {
+	net.Conn
+	got *[]byte
+}
+
+const bannerBytes = 256
+
+func (c *firstBytes) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if room := bannerBytes - len(*c.got); room > 0 && n > 0 {
+		*c.got = append(*c.got, p[:min(n, room)]...)
+	}
+	return n, err
+}
+
+// notSSH is a *NotSSHError when the server sent bytes and none of its lines
+// is an SSH version line ("SSH-2.0-..."; RFC 4253 allows other lines before
+// it), else nil.
+func notSSH(addr string, banner []byte) error {
+	if len(banner) == 0 {
+		return nil
+	}
+	for _, line := range strings.Split(string(banner), "\n") {
+		if strings.HasPrefix(line, "SSH-") {
+			return nil
+		}
+	}
+	first, _, _ := strings.Cut(string(banner), "\n")
+	first = strings.TrimSpace(first)
+	if len(first) > 60 {
+		first = first[:60] + "..."
+	}
+	return &NotSSHError{Addr: addr, Banner: first}
 }
 
 type failure int

@@ -195,11 +195,11 @@ func TestAuthErrorListsOfferedKeys(t *testing.T) {
 		t.Errorf("AuthError user/host: got %s/%s, want root/%s", authErr.User, authErr.Host, cfg.addr())
 	}
 	st := srv.stats()
-	if st.accepted != 2 {
-		t.Errorf("connections: got %d, want 2 (AuthAttempts default)", st.accepted)
+	if st.accepted != 1 {
+		t.Errorf("connections: got %d, want 1 (a refusal is final by default)", st.accepted)
 	}
-	if st.tooMany || st.dupOffers || st.offered != 4 {
-		t.Errorf("server stats: got %+v, want 2 keys offered once per connection", st)
+	if st.tooMany || st.dupOffers || st.offered != 2 {
+		t.Errorf("server stats: got %+v, want 2 keys offered once", st)
 	}
 	if _, err := os.Stat(cfg.HostKeys.KnownHosts); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("known_hosts after failed auth: got stat err %v, want not-exist (no pin without login)", err)

@@ -126,3 +126,30 @@ func (e *ExitError) Error() string {
 	}
 	return b.String()
 }
+
+// NotSSHError: something answered on the port, but not an SSH server (an
+// HTTP server, a database...). Dial never retries it.
+type NotSSHError struct {
+	Addr   string
+	Banner string // the first line it sent, cut short; "" if it sent none before closing
+}
+
+func (e *NotSSHError) Error() string {
+	if e.Banner == "" {
+		return fmt.Sprintf("%s is not an SSH server: it closed the connection without an SSH banner", e.Addr)
+	}
+	return fmt.Sprintf("%s is not an SSH server: it answered %q", e.Addr, e.Banner)
+}
+
+// Reason is the innermost message of a failed attempt, for a progress line:
+// "connection refused" rather than "dial tcp 203.0.113.7:22: connect:
+// connection refused".
+func Reason(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}

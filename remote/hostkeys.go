@@ -2,6 +2,8 @@ package remote
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,6 +224,12 @@ func lookupKnownHosts(file, hostname string, remote net.Addr, key ssh.PublicKey)
 	}
 }
 
+// KnownHostsName is how OpenSSH names host:port in known_hosts: "host"
+// for port 22, else "[host]:port".
+func KnownHostsName(host string, port int) string {
+	return knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
+}
+
 // PinHostKey appends an OpenSSH known_hosts line for addr ("host:port") to
 // file, creating it with mode 0600, on a line of its own even when the
 // file lacks a final newline. The directory must already exist.
@@ -252,4 +261,58 @@ func PinHostKey(file, addr string, key ssh.PublicKey) error {
 		return fmt.Errorf("pin host key in %s: %w", file, err)
 	}
 	return nil
+}
+
+// PinnedKeys lists the fingerprints of the ed25519 keys file holds for name
+// (as KnownHostsName gives it), plain or hashed (|1|salt|hash) entries
+// alike; a missing file holds none. It only reads, for a dry run.
+func PinnedKeys(file, name string) ([]string, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts %s: %w", file, err)
+	}
+	var fps []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], "@") || f[1] != ssh.KeyAlgoED25519 {
+			continue
+		}
+		if !knownHostsMatch(f[0], name) {
+			continue
+		}
+		if key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(f[1] + " " + f[2])); err == nil {
+			fps = append(fps, Fingerprint(key))
+		}
+	}
+	return fps, nil
+}
+
+// knownHostsMatch reports whether a known_hosts host field names name:
+// one of its comma-separated names, or a hashed entry of it.
+func knownHostsMatch(field, name string) bool {
+	for _, h := range strings.Split(field, ",") {
+		if h == name || (strings.HasPrefix(h, "|1|") && hashedMatch(h, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hashedMatch checks "|1|base64(salt)|base64(hmac-sha1(salt, name))".
+func hashedMatch(entry, name string) bool {
+	parts := strings.Split(entry, "|")
+	if len(parts) != 4 {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
+	want, err2 := base64.StdEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	mac := hmac.New(sha1.New, salt)
+	mac.Write([]byte(name))
+	return hmac.Equal(mac.Sum(nil), want)
 }

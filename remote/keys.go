@@ -37,13 +37,32 @@ func Fingerprint(k ssh.PublicKey) string {
 	return ssh.FingerprintSHA256(k)
 }
 
-// LoadKey reads an OpenSSH or PEM private key file. For an encrypted key it
+// CheckKeyMode refuses a private key file that others may read, as
+// OpenSSH does.
+func CheckKeyMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("ssh key %s is readable by others (mode %04o): chmod 600 %s (OpenSSH refuses it too)", path, fi.Mode().Perm(), path)
+	}
+	return nil
+}
+
+// LoadKey reads an OpenSSH or PEM private key file; one that others may
+// read is refused, as OpenSSH refuses it. For an encrypted key it
 // calls passphrase; a nil passphrase func makes that an error that points to
 // the agent instead.
 func LoadKey(path string, passphrase func() ([]byte, error)) (Key, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("read ssh key %s: %w", path, err)
+	}
+	if _, _, _, _, perr := ssh.ParseAuthorizedKey(data); perr != nil { // a .pub file gets its own error below
+		if err := CheckKeyMode(path); err != nil {
+			return Key{}, err
+		}
 	}
 	signer, err := ssh.ParsePrivateKey(data)
 	var missing *ssh.PassphraseMissingError

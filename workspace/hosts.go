@@ -8,16 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"bootstrap/remote"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // ID is the workspace's identity, generated once into workspace.id. Cloud
@@ -41,15 +38,13 @@ func (w *Workspace) ID() (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(b)
+	if err := os.MkdirAll(w.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("create workspace %s: %w", w.Dir, err)
+	}
 	if err := WriteFileAtomic(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return id, nil
-}
-
-// knownHostsName is how OpenSSH names host:port in known_hosts.
-func knownHostsName(host string, port int) string {
-	return knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
 }
 
 // PinHostKey records key for host:port in known_hosts, replacing any entry
@@ -59,7 +54,7 @@ func (w *Workspace) PinHostKey(host string, port int, key ssh.PublicKey) error {
 	if err := w.ForgetHost(host, port); err != nil {
 		return err
 	}
-	return remote.PinHostKey(w.KnownHosts(), knownHostsName(host, port), key)
+	return remote.PinHostKey(w.KnownHosts(), remote.KnownHostsName(host, port), key)
 }
 
 // ForgetHost removes the known_hosts entries of host:port, e.g. after the
@@ -72,7 +67,7 @@ func (w *Workspace) ForgetHost(host string, port int) error {
 	if err != nil {
 		return fmt.Errorf("read known_hosts: %w", err)
 	}
-	name := knownHostsName(host, port)
+	name := remote.KnownHostsName(host, port)
 	var out bytes.Buffer
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	changed := false

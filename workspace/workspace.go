@@ -37,6 +37,21 @@ type Workspace struct {
 
 // Open returns the workspace rooted at dir, creating the directory if needed.
 func Open(dir string) (*Workspace, error) {
+	w, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	abs := w.Dir
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("create workspace %s: %w", abs, err)
+	}
+	return &Workspace{Dir: abs}, nil
+}
+
+// Load returns the workspace rooted at dir for reading: nothing is created,
+// and a directory that does not exist is an empty workspace. Read-only
+// commands (status, secrets list, dry runs) use it.
+func Load(dir string) (*Workspace, error) {
 	if dir == "" {
 		dir = "."
 	}
@@ -44,10 +59,17 @@ func Open(dir string) (*Workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("create workspace %s: %w", abs, err)
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return nil, &NotDirError{Path: abs}
 	}
 	return &Workspace{Dir: abs}, nil
+}
+
+// NotDirError is a workspace path that is a file.
+type NotDirError struct{ Path string }
+
+func (e *NotDirError) Error() string {
+	return fmt.Sprintf("workspace %s is a file, not a directory: fix --workspace", e.Path)
 }
 
 // KnownHosts is the workspace's OpenSSH known_hosts file, one pinned entry per host.

@@ -45,10 +45,16 @@ const (
 
 // Settings are the flags of the verb.
 func (Cloud) Settings() []provider.Setting {
+	var zones []string
+	for _, z := range scw.AllZones {
+		zones = append(zones, z.String())
+	}
 	return []provider.Setting{
-		{Name: setType, Default: "DEV1-S", Usage: "commercial type", CloneUsage: "commercial type (default: the source's, else DEV1-S)"},
-		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1)", CloneUsage: "zone (default: the source's)"},
-		{Name: setImage, Default: "ubuntu_noble", Usage: "marketplace image label: ubuntu_noble, ubuntu_jammy, debian_bookworm...", CloneUsage: "image label (default: the source's, else ubuntu_noble)"},
+		{Name: setType, Default: "DEV1-S", Usage: "commercial type", CloneUsage: "commercial type (default: the source's, else DEV1-S)",
+			Values: []string{"DEV1-S", "DEV1-M", "DEV1-L", "DEV1-XL", "PLAY2-PICO", "PLAY2-NANO", "PLAY2-MICRO", "PRO2-XXS", "PRO2-XS", "PRO2-S", "PRO2-M", "GP1-XS", "GP1-S", "GP1-M"}},
+		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1)", CloneUsage: "zone (default: the source's)", Values: zones},
+		{Name: setImage, Default: "ubuntu_noble", Usage: "marketplace image label: ubuntu_noble, ubuntu_jammy, debian_bookworm...", CloneUsage: "image label (default: the source's, else ubuntu_noble)",
+			Values: []string{"ubuntu_noble", "ubuntu_jammy", "debian_bookworm", "debian_trixie"}},
 		{Name: setProject, Usage: "project id (default: the scw profile's)", CloneUsage: "project id"},
 		{Name: setProfile, Usage: "scw config profile (default: the active one)", CloneUsage: "scw config profile", Destroy: true},
 	}
@@ -122,12 +128,21 @@ type order struct {
 	prov    *Provider
 	spec    Spec
 	created bool
+	checked bool // Check passed
 }
 
 func (o *order) Plan() string {
-	return fmt.Sprintf("0. create     %s %s from image %s in %s (project %s): a flexible IPv4, the server, its SBS root volume;\n"+
+	p := fmt.Sprintf("0. create     %s %s from image %s in %s (project %s): a flexible IPv4, the server, its SBS root volume;\n"+
 		"              cloud-init user data with the deploy key and an ed25519 host key generated here (pinned before the first connection)\n",
 		"Scaleway", o.spec.CommercialType, o.spec.ImageLabel, o.spec.Zone, o.spec.ProjectID)
+	switch {
+	case o.created:
+		p += "              created by an earlier run: checked again by its tags, not created\n"
+	case o.checked:
+		p += fmt.Sprintf("              checked with read-only API calls (GET): zone %s exists, it offers type %s, and image %s has an SBS build for it there\n",
+			o.spec.Zone, o.spec.CommercialType, o.spec.ImageLabel)
+	}
+	return p
 }
 
 func (o *order) Bill() string {
@@ -146,8 +161,12 @@ func (o *order) Check(ctx context.Context, owner provider.Owner) error {
 		return err
 	}
 	if err := o.prov.Validate(ctx, spec); err != nil {
+		if apiFailure(err) {
+			return wrapAPI(err)
+		}
 		return &provider.ConfigError{Err: err}
 	}
+	o.checked = true
 	return nil
 }
 
@@ -188,7 +207,7 @@ func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider
 	}
 	found, err := prov.Find(ctx, made.Zone, workspaceID, name)
 	if err != nil {
-		return gone, fmt.Errorf("look up %s by its tags: %w", name, err)
+		return gone, wrapAPI(fmt.Errorf("look up %s by its tags: %w", name, err))
 	}
 	res := made.Resources().merge(found)
 	if res.Empty() {
@@ -198,7 +217,7 @@ func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider
 		return gone, err
 	}
 	if err := prov.Destroy(ctx, res); err != nil {
-		return gone, fmt.Errorf("destroy %s: %w", name, err)
+		return gone, wrapAPI(fmt.Errorf("destroy %s: %w", name, err))
 	}
 	gone.What = res.String()
 	return gone, nil

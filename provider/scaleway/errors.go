@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/scaleway/scaleway-sdk-go/scw"
+
+	"bootstrap/provider"
 )
 
 // PartialError is returned by Create when it fails after something billable
@@ -94,4 +98,26 @@ func transient(ctx context.Context, err error) bool {
 	}
 	s := httpStatus(err)
 	return s == 0 || s == http.StatusTooManyRequests || s >= 500
+}
+
+// apiFailure reports a failure of the API itself: unreachable, a 5xx or
+// 429 once the retries ran out, or the credentials refused. Not a refusal
+// of what was asked (an unknown type, a missing resource).
+func apiFailure(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) {
+		return true
+	}
+	s := httpStatus(err)
+	return s == http.StatusUnauthorized || s == http.StatusForbidden || s == http.StatusTooManyRequests || s >= 500
+}
+
+// wrapAPI marks an API failure as a *provider.APIError (once).
+func wrapAPI(err error) error {
+	var a *provider.APIError
+	if err == nil || errors.As(err, &a) || errors.Is(err, context.Canceled) || !apiFailure(err) {
+		return err
+	}
+	return &provider.APIError{Err: err}
 }

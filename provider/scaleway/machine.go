@@ -41,7 +41,13 @@ func (m *Machine) Starting(rec provider.Record) string {
 }
 
 // Provision creates the server or finds the one an earlier run created.
+// A failure of the API itself is a *provider.APIError.
 func (m *Machine) Provision(ctx context.Context, run *provider.Run) (provider.Provisioned, error) {
+	p, err := m.provision(ctx, run)
+	return p, wrapAPI(err)
+}
+
+func (m *Machine) provision(ctx context.Context, run *provider.Run) (provider.Provisioned, error) {
 	var none provider.Provisioned
 	sr, ok, err := LoadRecord(*run.Record)
 	if err != nil {
