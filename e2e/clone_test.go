@@ -21,7 +21,7 @@ const (
 // setSecret runs `bootstrap secrets set NAME KEY -` with value on stdin.
 func (e *env) setSecret(t *testing.T, name, key, value string) {
 	t.Helper()
-	cmd := e.command(ctxFor(t, time.Minute), "secrets", "set", name, key, "-")
+	cmd := e.command(ctxFor(t, time.Minute), "secrets", "set", name, key, "-", "--new-host")
 	cmd.Stdin = strings.NewReader(value)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("secrets set %s %s: %v\n%s", name, key, err, out)
