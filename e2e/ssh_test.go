@@ -567,11 +567,11 @@ func pushAndReboot(t *testing.T, ctx context.Context, e *env, h *host, name stri
 		}
 	}
 	var got string
-	for i := 0; i < 10; i++ { // sshd may still be settling right after the boot
-		if got, err = e.openssh(h, "readlink -f /run/booted-system; cat /run/pushed-generation"); err == nil {
+	// Right after the boot an emulated machine on a busy host may still be slow to answer.
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(3 * time.Second) {
+		if got, err = e.openssh(h, "readlink -f /run/booted-system; cat /run/pushed-generation"); err == nil || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(3 * time.Second)
 	}
 	if got != want+"pushed\n" {
 		t.Errorf("after the push and a reboot, got booted system %q, want %q and its activation script run", got, want)
