@@ -111,7 +111,7 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	assertNixOS(t, e, h, "demo-1", "nixos-24.11")
 
 	// A staging copy: same provider, type, zone and image by default.
-	r = e.run(ctx, "clone", "demo-1", "demo-1-staging", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
+	r = e.run(ctx, "clone", "demo-1", "demo-1-staging", "--follow-channel", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
 	if r.code != 0 {
 		t.Fatalf("clone: got %s", r)
 	}
