@@ -1,7 +1,6 @@
 package workspace
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -64,6 +63,10 @@ func (w *Workspace) PinHostKey(host string, port int, key ssh.PublicKey) error {
 
 // ForgetHost removes the known_hosts entries of host:port, e.g. after the
 // server behind the address was destroyed (the address may be reused).
+// Lines of any length are kept as they are (OpenSSH writes long ones for
+// certificates and big keys): the file is split on newlines, not scanned
+// with a line limit, so an error can never cut it short. Only the matching
+// lines go; the file is rewritten only when one did.
 func (w *Workspace) ForgetHost(host string, port int) error {
 	data, err := os.ReadFile(w.KnownHosts())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -72,24 +75,34 @@ func (w *Workspace) ForgetHost(host string, port int) error {
 	if err != nil {
 		return fmt.Errorf("read known_hosts: %w", err)
 	}
-	name := knownHostsName(host, port)
-	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	changed := false
-	for sc.Scan() {
-		line := sc.Text()
-		if f := strings.Fields(line); len(f) >= 2 && !strings.HasPrefix(f[0], "#") && !strings.HasPrefix(f[0], "@") {
-			if hostsMatch(f[0], name) {
-				changed = true
-				continue
-			}
-		}
-		out.WriteString(line + "\n")
-	}
-	if !changed {
+	out, removed := withoutHost(data, knownHostsName(host, port))
+	if removed == 0 {
 		return nil
 	}
-	return WriteFileAtomic(w.KnownHosts(), out.Bytes(), 0o600)
+	if len(out) < len(data)-removed {
+		// Defensive: never write less than the lines we meant to keep.
+		return fmt.Errorf("forget %s in known_hosts: kept %d of %d bytes; the file is unchanged", host, len(out), len(data)-removed)
+	}
+	return WriteFileAtomic(w.KnownHosts(), out, 0o600)
+}
+
+// withoutHost returns known_hosts data without the lines for name, and how
+// many bytes those lines held (their newlines included).
+func withoutHost(data []byte, name string) (out []byte, removed int) {
+	out = make([]byte, 0, len(data))
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line = data[:i+1]
+		}
+		data = data[len(line):]
+		if f := strings.Fields(string(line)); len(f) >= 2 && !strings.HasPrefix(f[0], "#") && !strings.HasPrefix(f[0], "@") && hostsMatch(f[0], name) {
+			removed += len(line)
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out, removed
 }
 
 func hostsMatch(field, name string) bool {

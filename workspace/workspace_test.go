@@ -108,3 +108,38 @@ func TestIDStable(t *testing.T) {
 		t.Errorf("got ids %q and %q, want one stable non-empty id", id1, id2)
 	}
 }
+
+// A line longer than bufio.Scanner's 64 KiB limit (a certificate, a big
+// key, a long comment) must neither stop ForgetHost half way nor cost the
+// pins after it.
+func TestForgetHostKeepsLongLines(t *testing.T) {
+	w, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	k, _ := ssh.NewPublicKey(pub)
+	entry := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	forget := "127.0.0.100 " + entry + "\n"
+	long := "# " + strings.Repeat("x", 100<<10) + "\n"
+	keep := "127.0.0.101 " + entry + "\n" + "[127.0.0.102]:2222 " + entry // no final newline
+	if err := os.WriteFile(w.KnownHosts(), []byte(forget+long+keep), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ForgetHost("127.0.0.100", 22); err != nil {
+		t.Fatalf("forget: %v", err)
+	}
+	data, _ := os.ReadFile(w.KnownHosts())
+	if got, want := string(data), long+keep; got != want {
+		t.Errorf("got known_hosts of %d bytes, want the %d bytes after the forgotten line, unchanged", len(got), len(want))
+	}
+	// Nothing to forget: the file is not touched.
+	before, _ := os.Stat(w.KnownHosts())
+	if err := w.ForgetHost("127.0.0.9", 22); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(w.KnownHosts())
+	if !os.SameFile(before, after) {
+		t.Errorf("got known_hosts rewritten for a host it does not hold, want it untouched")
+	}
+}
