@@ -210,8 +210,9 @@ func (w *Workspace) WriteHostFile(name, file string, data []byte, mode fs.FileMo
 	return WriteFileAtomic(w.HostFile(name, file), data, mode)
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place, so a reader never sees a partial file.
+// WriteFileAtomic writes data to a temporary file beside path, syncs it,
+// renames it into place and syncs the directory, so a reader never sees a
+// partial file and a crash never loses a write that returned.
 func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -238,5 +239,23 @@ func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// The rename lives in the directory: sync it too, or a crash can leave
+	// the old file (or none) although the new one was synced.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write %s: sync %s: %w", path, dir, err)
+	}
 	return nil
+}
+
+// syncDir fsyncs a directory; a variable so that a test can watch it.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

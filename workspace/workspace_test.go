@@ -143,3 +143,24 @@ func TestForgetHostKeepsLongLines(t *testing.T) {
 		t.Errorf("got known_hosts rewritten for a host it does not hold, want it untouched")
 	}
 }
+
+func TestWriteFileAtomicSyncsTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	var synced []string
+	saved := syncDir
+	t.Cleanup(func() { syncDir = saved })
+	syncDir = func(d string) error {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("directory synced before the rename: %v", err)
+		}
+		synced = append(synced, d)
+		return saved(d)
+	}
+	if err := WriteFileAtomic(path, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Errorf("got directories synced %q, want [%q] once after the rename", synced, dir)
+	}
+}
