@@ -2,9 +2,7 @@ package bootstrap
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
 	"bootstrap/remote"
 	"bootstrap/workspace"
@@ -95,7 +93,7 @@ func Forget(ws *workspace.Workspace, rec *Record) error {
 		}
 	}
 	for _, f := range []string{"state.json", HostKeyFile} {
-		if err := os.Remove(ws.HostFile(rec.Name, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := ws.RemoveHostFile(rec.Name, f); err != nil {
 			return err
 		}
 	}

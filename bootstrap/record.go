@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"time"
 
 	"bootstrap/network"
@@ -146,8 +145,11 @@ func (r *Record) mark(step, status string) *StepRecord {
 // LoadRecord reads hosts/NAME/state.json, in the current layout whatever
 // the version it was written in; ok is false when the host is new.
 func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err error) {
+	if err := workspace.ValidName(name); err != nil {
+		return nil, false, err
+	}
 	path := ws.HostFile(name, "state.json")
-	data, err := os.ReadFile(path)
+	data, err := ws.ReadHostFile(name, "state.json")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -158,7 +160,22 @@ func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err
 	if err != nil {
 		return nil, false, err
 	}
+	// Every path of the host is built from its name: a record must name
+	// the directory it is in.
+	if rec.Name != name {
+		return nil, false, &RecordError{Path: ws.Rel(path), Reason: fmt.Sprintf("it names host %q, not %s, the directory it is in", rec.Name, name)}
+	}
 	return rec, true, nil
+}
+
+// RecordError is a state.json that cannot be a record of its host. Nothing
+// was done with it.
+type RecordError struct {
+	Path, Reason string
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%s: %s; refusing it (restore it from version control)", e.Path, e.Reason)
 }
 
 // LoadRecords reads the records of every host of the workspace, by name.

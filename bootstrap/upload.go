@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,11 +39,6 @@ func (uploadStep) Run(ctx context.Context, s *State) error {
 		return err
 	}
 	for _, f := range files {
-		if dir := path.Dir(f.name); dir != "." {
-			if err := os.MkdirAll(filepath.Join(s.WS.HostDir(s.Rec.Name), filepath.FromSlash(dir)), 0o755); err != nil {
-				return err
-			}
-		}
 		if err := s.WS.WriteHostFile(s.Rec.Name, filepath.FromSlash(f.name), f.data, 0o644); err != nil {
 			return err
 		}

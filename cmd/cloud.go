@@ -133,7 +133,11 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 	if err != nil {
 		return err
 	}
-	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: ws.HostFile(opts.Name, bootstrap.HostKeyFile)}
+	keyFile, err := ws.Confine(ws.HostFile(opts.Name, bootstrap.HostKeyFile))
+	if err != nil {
+		return err
+	}
+	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: keyFile}
 	// Everything checkable is checked before anything billable exists.
 	if bill := order.Bill(); bill != "" {
 		if err := order.Check(ctx, owner); err != nil {

@@ -119,3 +119,66 @@ func TestDestroyVersion1Record(t *testing.T) {
 		t.Errorf("got state.json still there (%v), want it forgotten", err)
 	}
 }
+
+// A hostile workspace cannot make destroy delete outside it: a record whose
+// name is not its directory, and a host directory that is a symlink, are
+// refused before anything is deleted.
+func TestDestroyStaysInTheWorkspace(t *testing.T) {
+	cloudEnv(t)
+	zoneOnly := `{"zone": "fr-par-1", "commercial_type": "DEV1-S", "image_label": "ubuntu_noble"}`
+	record := func(name string) string {
+		return `{"version": 2, "name": "` + name + `", "provider": "scaleway", "user": "root", "port": 22, "channel": "nixos-24.11",
+  "steps": {}, "machine": {"kind": "scaleway", "data": ` + zoneOnly + `}}` + "\n"
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, ws, outside string)
+	}{
+		{"record named ../../escape", func(t *testing.T, ws, outside string) {
+			writeFile(t, filepath.Join(ws, "hosts", "web-1", "state.json"), record("../../escape"))
+		}},
+		{"host directory is a symlink", func(t *testing.T, ws, outside string) {
+			writeFile(t, filepath.Join(outside, "state.json"), record("web-1"))
+			if err := os.MkdirAll(filepath.Join(ws, "hosts"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, filepath.Join(ws, "hosts", "web-1")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top := t.TempDir()
+			ws, outside := filepath.Join(top, "ws"), filepath.Join(top, "escape")
+			// What a name of ../../escape points at from hosts/web-1.
+			writeFile(t, filepath.Join(outside, "state.json"), record("web-1"))
+			writeFile(t, filepath.Join(outside, "ssh_host_ed25519_key"), "not yours\n")
+			tt.setup(t, ws, outside)
+			root := NewRoot()
+			var out, errOut bytes.Buffer
+			root.SetArgs([]string{"-w", ws, "destroy", "web-1", "--yes"})
+			root.SetOut(&out)
+			root.SetErr(&errOut)
+			err := root.ExecuteContext(context.Background())
+			if err == nil {
+				t.Errorf("destroy: got success (%s), want a refusal", out.String())
+			}
+			for _, f := range []string{"state.json", "ssh_host_ed25519_key"} {
+				if _, serr := os.Stat(filepath.Join(outside, f)); serr != nil {
+					t.Errorf("got %s outside the workspace deleted (%v); destroy said %v", f, serr, err)
+				}
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

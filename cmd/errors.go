@@ -15,6 +15,7 @@ import (
 	sshprovider "bootstrap/provider/ssh"
 	"bootstrap/remote"
 	"bootstrap/secrets"
+	"bootstrap/workspace"
 )
 
 // Exit codes. Scripts can tell what kind of failure happened.
@@ -90,6 +91,8 @@ func explain(err error) (msg, hint string, code int) {
 		hosts    *deploy.HostsError
 		confirm  *deploy.ConfirmError
 		gen      *deploy.GenerationError
+		record   *bootstrap.RecordError
+		outside  *workspace.OutsideError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -105,7 +108,8 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config),
+		errors.As(err, &record), errors.As(err, &outside):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
 		return msg, "fix or remove that setting", exitUsage

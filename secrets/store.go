@@ -261,10 +261,14 @@ func (s Store) Set(host, key string, value []byte) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("encrypt secret %s: %w", key, err)
 	}
+	path, err := workspace.Confine(s.WorkspaceDir, s.Path(host, key))
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.Dir(host), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", s.rel(s.Dir(host)), err)
 	}
-	return workspace.WriteFileAtomic(s.Path(host, key), buf.Bytes(), 0o644)
+	return workspace.WriteFileAtomic(path, buf.Bytes(), 0o644)
 }
 
 // Stanza is one recipient block in an encrypted file's header.
@@ -401,7 +405,11 @@ func ageReader(r io.Reader) io.Reader {
 // keys lists the keys stored for host, sorted. Files that are not KEY.age
 // with a valid key (temporary files, stray files) are not secrets.
 func (s Store) keys(host string) ([]string, error) {
-	entries, err := os.ReadDir(s.Dir(host))
+	dir, err := workspace.Confine(s.WorkspaceDir, s.Dir(host))
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -426,7 +434,10 @@ func (s Store) Delete(host, key string) error {
 	if err := check(host, &key); err != nil {
 		return err
 	}
-	path := s.Path(host, key)
+	path, err := workspace.Confine(s.WorkspaceDir, s.Path(host, key))
+	if err != nil {
+		return err
+	}
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("no secret %s for %s (%s): %w", key, host, s.rel(path), fs.ErrNotExist)
@@ -442,6 +453,12 @@ func (s Store) Delete(host, key string) error {
 func (s Store) Copy(from, to string) error {
 	keys, err := s.keys(from)
 	if err != nil {
+		return err
+	}
+	if _, err := workspace.Confine(s.WorkspaceDir, s.MetaPath(to)); err != nil {
+		return err
+	}
+	if _, err := workspace.Confine(s.WorkspaceDir, s.Dir(to)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(s.Dir(to), 0o755); err != nil {

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -23,7 +22,10 @@ import (
 // resources are tagged with it so they can be found (and never confused with
 // another workspace's) even when a run died before recording them.
 func (w *Workspace) ID() (string, error) {
-	path := filepath.Join(w.Dir, "workspace.id")
+	path, err := w.Confine("workspace.id")
+	if err != nil {
+		return "", err
+	}
 	data, err := os.ReadFile(path)
 	if err == nil {
 		id := strings.TrimSpace(string(data))
@@ -58,7 +60,11 @@ func (w *Workspace) PinHostKey(host string, port int, key ssh.PublicKey) error {
 	if err := w.ForgetHost(host, port); err != nil {
 		return err
 	}
-	return remote.PinHostKey(w.KnownHosts(), knownHostsName(host, port), key)
+	path, err := w.Confine(w.KnownHosts())
+	if err != nil {
+		return err
+	}
+	return remote.PinHostKey(path, knownHostsName(host, port), key)
 }
 
 // ForgetHost removes the known_hosts entries of host:port, e.g. after the
@@ -68,7 +74,11 @@ func (w *Workspace) PinHostKey(host string, port int, key ssh.PublicKey) error {
 // with a line limit, so an error can never cut it short. Only the matching
 // lines go; the file is rewritten only when one did.
 func (w *Workspace) ForgetHost(host string, port int) error {
-	data, err := os.ReadFile(w.KnownHosts())
+	path, err := w.Confine(w.KnownHosts())
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -83,7 +93,7 @@ func (w *Workspace) ForgetHost(host string, port int) error {
 		// Defensive: never write less than the lines we meant to keep.
 		return fmt.Errorf("forget %s in known_hosts: kept %d of %d bytes; the file is unchanged", host, len(out), len(data)-removed)
 	}
-	return WriteFileAtomic(w.KnownHosts(), out, 0o600)
+	return WriteFileAtomic(path, out, 0o600)
 }
 
 // withoutHost returns known_hosts data without the lines for name, and how

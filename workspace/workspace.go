@@ -83,7 +83,10 @@ type DeployKey struct {
 // EnsureDeployKey loads the deploy key, generating it once if absent. The
 // private key is written 0600 inside a 0700 keys/ directory.
 func (w *Workspace) EnsureDeployKey() (*DeployKey, error) {
-	path := w.KeyPath()
+	path, err := w.Confine(w.KeyPath())
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(path); err == nil {
 		return w.LoadDeployKey()
 	}
@@ -125,7 +128,10 @@ func (w *Workspace) EnsureDeployKey() (*DeployKey, error) {
 
 // LoadDeployKey reads an existing deploy key; it refuses one readable by others.
 func (w *Workspace) LoadDeployKey() (*DeployKey, error) {
-	path := w.KeyPath()
+	path, err := w.Confine(w.KeyPath())
+	if err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("deploy key: %w", err)
@@ -183,10 +189,14 @@ func (w *Workspace) Hosts() ([]string, error) {
 // OpenLog opens hosts/NAME/bootstrap.log for appending. It holds what
 // hosts print, so it is readable by the owner only.
 func (w *Workspace) OpenLog(name string) (*os.File, error) {
-	if err := os.MkdirAll(w.HostDir(name), 0o755); err != nil {
+	path, err := w.Confine(w.HostFile(name, "bootstrap.log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", w.HostDir(name), err)
 	}
-	f, err := os.OpenFile(w.HostFile(name, "bootstrap.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
@@ -202,12 +212,39 @@ func (w *Workspace) WriteJSON(name, file string, v any) error {
 	return w.WriteHostFile(name, file, append(data, '\n'), 0o644)
 }
 
-// WriteHostFile atomically writes hosts/NAME/file.
+// WriteHostFile atomically writes hosts/NAME/file (file may name a
+// subdirectory, created as needed), confined to the workspace.
 func (w *Workspace) WriteHostFile(name, file string, data []byte, mode fs.FileMode) error {
-	if err := os.MkdirAll(w.HostDir(name), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", w.HostDir(name), err)
+	path, err := w.Confine(w.HostFile(name, file))
+	if err != nil {
+		return err
 	}
-	return WriteFileAtomic(w.HostFile(name, file), data, mode)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", w.Rel(filepath.Dir(path)), err)
+	}
+	return WriteFileAtomic(path, data, mode)
+}
+
+// ReadHostFile reads hosts/NAME/file, confined to the workspace.
+func (w *Workspace) ReadHostFile(name, file string) ([]byte, error) {
+	path, err := w.Confine(w.HostFile(name, file))
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
+}
+
+// RemoveHostFile deletes hosts/NAME/file, confined to the workspace; a
+// missing file is fine.
+func (w *Workspace) RemoveHostFile(name, file string) error {
+	path, err := w.Confine(w.HostFile(name, file))
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // WriteFileAtomic writes data to a temporary file beside path, syncs it,
