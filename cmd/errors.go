@@ -93,6 +93,7 @@ func explain(err error) (msg, hint string, code int) {
 		gen      *deploy.GenerationError
 		record   *bootstrap.RecordError
 		outside  *workspace.OutsideError
+		flagOnly *FlagOnlyError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -111,6 +112,8 @@ func explain(err error) (msg, hint string, code int) {
 	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config),
 		errors.As(err, &record), errors.As(err, &outside):
 		return msg, "", exitUsage
+	case errors.As(err, &flagOnly):
+		return msg, "remove it from there and pass the flag when you mean it", exitUsage
 	case errors.As(err, &setting):
 		return msg, "fix or remove that setting", exitUsage
 	case errors.As(err, &conflict):
