@@ -105,6 +105,10 @@ type State struct {
 	secrets *secrets.Decrypted // in memory only; wiped at the end
 
 	note string // the running step's one-line summary
+
+	// connected, when set, is called once the connect step is recorded
+	// done (provider.Machine's optional Connected).
+	connected func(context.Context) error
 }
 
 // Note sets the summary printed after the running step.
@@ -209,6 +213,12 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 			return err
 		}
 		fmt.Fprintf(out, "  %-9s  %8s  %s\n", name, round(sr.Seconds), s.note)
+		if name == StepConnect && s.connected != nil {
+			if err := s.connected(ctx); err != nil {
+				return &StepError{Step: name, Host: s.Rec.Name, Err: err}
+			}
+			s.connected = nil
+		}
 	}
 	return nil
 }

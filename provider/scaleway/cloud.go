@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/scaleway/scaleway-sdk-go/scw"
 
@@ -47,7 +48,7 @@ const (
 func (Cloud) Settings() []provider.Setting {
 	return []provider.Setting{
 		{Name: setType, Default: "DEV1-S", Usage: "commercial type", CloneUsage: "commercial type (default: the source's, else DEV1-S)"},
-		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1)", CloneUsage: "zone (default: the source's)"},
+		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1; destroy: the recorded one)", CloneUsage: "zone (default: the source's)", Destroy: true},
 		{Name: setImage, Default: "ubuntu_noble", Usage: "marketplace image label: ubuntu_noble, ubuntu_jammy, debian_bookworm...", CloneUsage: "image label (default: the source's, else ubuntu_noble)"},
 		{Name: setProject, Usage: "project id (default: the scw profile's)", CloneUsage: "project id"},
 		{Name: setProfile, Usage: "scw config profile (default: the active one)", CloneUsage: "scw config profile", Destroy: true},
@@ -171,35 +172,91 @@ func (Cloud) SettingsOf(rec provider.Record) (map[string]string, error) {
 	return map[string]string{setType: made.CommercialType, setZone: made.Zone, setImage: made.ImageLabel, setProject: made.ProjectID}, nil
 }
 
-// Destroy deletes what the record holds plus what carries the host's tags
-// (a run may have died between a create and its save).
+// Destroy deletes what the record holds plus whatever carries the host's
+// tags (a run may have died between a create and its save, or created a
+// duplicate). Without a record (state.json lost) it finds the host's
+// resources by their tags alone, in the zone given, else the profile's.
 func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider.Record, settings map[string]string, confirm func(what string) error) (provider.Destroyed, error) {
 	made, ok, err := LoadRecord(rec)
 	if err != nil {
 		return provider.Destroyed{}, err
 	}
-	if !ok {
-		return provider.Destroyed{}, fmt.Errorf("%s has no scaleway record", name)
+	zone := settings[setZone]
+	if ok {
+		if zone != "" && zone != made.Zone {
+			return provider.Destroyed{}, &provider.ConflictError{Name: name, Field: "zone", Recorded: made.Zone, Given: zone}
+		}
+		zone = made.Zone
 	}
-	gone := provider.Destroyed{Where: made.Zone}
-	prov, _, err := client(settings[setProfile], made.Zone)
+	prov, profile, err := client(settings[setProfile], zone)
 	if err != nil {
-		return gone, err
+		return provider.Destroyed{Where: zone}, err
 	}
-	found, err := prov.Find(ctx, made.Zone, workspaceID, name)
+	zone = *profile.DefaultZone
+	gone := provider.Destroyed{Where: zone}
+	var recorded Resources
+	if ok {
+		recorded = made.Resources()
+	}
+	found, err := prov.Find(ctx, zone, workspaceID, name)
 	if err != nil {
 		return gone, fmt.Errorf("look up %s by its tags: %w", name, err)
 	}
-	res := made.Resources().merge(found)
-	if res.Empty() {
+	if recorded.Pending != "" && found.Empty() {
+		// A run was killed with a create in flight: the API's lists may not
+		// show it yet.
+		if found, err = prov.findWaiting(ctx, zone, workspaceID, name); err != nil {
+			return gone, fmt.Errorf("look up %s by its tags: %w", name, err)
+		}
+	}
+	doomed := recorded.Doomed()
+	doomed.Zone = zone
+	doomed.Add(found)
+	if doomed.Empty() {
 		return gone, nil
 	}
-	if err := confirm("deletes " + res.String()); err != nil {
+	if err := confirm("deletes " + doomed.String()); err != nil {
 		return gone, err
 	}
-	if err := prov.Destroy(ctx, res); err != nil {
+	gone.What = doomed.String()
+	if err := prov.DestroyAll(ctx, doomed); err != nil {
 		return gone, fmt.Errorf("destroy %s: %w", name, err)
 	}
-	gone.What = res.String()
 	return gone, nil
+}
+
+// Billed says what rec records as existing, for the message of a run that
+// fails after something was created; "" when nothing is recorded.
+func (Cloud) Billed(rec provider.Record) string {
+	made, ok, err := LoadRecord(rec)
+	if err != nil || !ok {
+		return ""
+	}
+	res := made.Resources()
+	what := ""
+	if !res.Empty() {
+		what = res.String()
+	}
+	if res.Pending != "" {
+		if what != "" {
+			what += ", and "
+		}
+		what += fmt.Sprintf("perhaps a %s whose create was in flight (destroy finds it by its tags)", map[string]string{pendingIP: "flexible IP", pendingServer: "server"}[res.Pending])
+	}
+	return what
+}
+
+// findWaiting looks the host's resources up by their tags until something
+// shows up or AdoptWait has passed.
+func (p *Provider) findWaiting(ctx context.Context, zone, workspaceID, name string) (Tagged, error) {
+	poll := p.newPoller()
+	for {
+		found, err := p.Find(ctx, zone, workspaceID, name)
+		if err != nil || !found.Empty() || time.Since(poll.start) >= p.adoptWait() {
+			return found, err
+		}
+		if err := poll.wait(ctx); err != nil {
+			return found, err
+		}
+	}
 }
