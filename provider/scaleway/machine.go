@@ -181,19 +181,19 @@ const Kind = "scaleway"
 // its machine record): the settings it was created with and the ids of
 // everything created for it, written the moment each exists.
 type Record struct {
-	Zone           string   `json:"zone"`
-	CommercialType string   `json:"commercial_type"`
-	ImageLabel     string   `json:"image_label"`
-	ProjectID      string   `json:"project_id,omitempty"`
+	Zone           string `json:"zone"`
+	CommercialType string `json:"commercial_type"`
+	ImageLabel     string `json:"image_label"`
+	ProjectID      string `json:"project_id,omitempty"`
 	// Tags are the tags every resource of the host carries, recorded
 	// before the first create: destroy finds by them what a run created
 	// without recording it.
-	Tags           []string `json:"tags,omitempty"`
-	IPID           string   `json:"ip_id,omitempty"`
-	IPAddress      string   `json:"ip_address,omitempty"`
-	ServerID       string   `json:"server_id,omitempty"`
-	VolumeIDs      []string `json:"volume_ids,omitempty"`
-	Pending        string   `json:"pending,omitempty"` // a create in flight (see Resources.Pending)
+	Tags      []string `json:"tags,omitempty"`
+	IPID      string   `json:"ip_id,omitempty"`
+	IPAddress string   `json:"ip_address,omitempty"`
+	ServerID  string   `json:"server_id,omitempty"`
+	VolumeIDs []string `json:"volume_ids,omitempty"`
+	Pending   string   `json:"pending,omitempty"` // a create in flight (see Resources.Pending)
 }
 
 // LoadRecord reads this provider's record out of a host's machine record;
