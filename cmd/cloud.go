@@ -154,7 +154,40 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 	}
 	defer closer.Close()
 	opts.Keys = keys
-	return bootstrap.Bootstrap(ctx, ws, opts, order.Machine(owner))
+	err = bootstrap.Bootstrap(ctx, ws, opts, order.Machine(owner))
+	return billedError(ws, o.cloud, opts.Name, err)
+}
+
+// BilledError is a failure after something billable exists: it says what
+// is billed and how to delete it, whatever the failure was.
+type BilledError struct {
+	Name, What string
+	Err        error
+}
+
+func (e *BilledError) Error() string { return e.Err.Error() }
+func (e *BilledError) Unwrap() error { return e.Err }
+
+// Billed says what exists and is billed.
+func (e *BilledError) Billed() string { return e.What }
+
+// Destroy is the command that deletes it.
+func (e *BilledError) Destroy() string { return "bootstrap destroy " + e.Name }
+
+// billedError wraps a failed run of a cloud's pipeline with what the
+// host's record says exists.
+func billedError(ws *workspace.Workspace, c provider.Cloud, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	rec, ok, lerr := bootstrap.LoadRecord(ws, name)
+	if lerr != nil || !ok {
+		return err
+	}
+	if what := c.Billed(rec.Machine); what != "" {
+		return &BilledError{Name: name, What: what, Err: err}
+	}
+	return err
 }
 
 // cloudNames lists the clouds for messages: "scaleway".

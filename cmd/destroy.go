@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ import (
 type DestroyOptions struct {
 	Name     string
 	Yes      bool
+	Timeout  time.Duration
 	Settings map[string]*string // the clouds' settings destroy takes (--profile)
 
 	global *globalOptions
@@ -31,8 +33,10 @@ func newDestroyCmd(g *globalOptions) *cobra.Command {
 		Short: "Delete everything the workspace created for a cloud host",
 		Long: `Delete the server, its SBS root volume and its flexible IP, as recorded in
 hosts/NAME/state.json and as found by the workspace's tags (so what an interrupted run
-created is removed too). Already gone is fine; running it twice is fine. The host's .nix
-files and log stay in the workspace; its state.json and known_hosts entry go.`,
+created is removed too, duplicates included). Without state.json the tags alone find
+them, in --zone (default: the scw profile's). Every deletion is attempted and the
+errors combined. Already gone is fine; running it twice is fine ("nothing left"). The
+host's .nix files and log stay in the workspace; its state.json and known_hosts entry go.`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			return applySettings(cmd, g)
@@ -44,15 +48,22 @@ files and log stay in the workspace; its state.json and known_hosts entry go.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", DefaultDestroyTimeout, "overall time limit (servers take a while to stop and volumes to detach)")
 	settingFlags(cmd.Flags(), o.Settings, func(s provider.Setting) bool { return s.Destroy }, func(_ provider.Cloud, s provider.Setting) (string, string) {
 		return s.Default, s.Usage
 	})
 	return cmd
 }
 
+// DefaultDestroyTimeout bounds a destroy.
+const DefaultDestroyTimeout = 15 * time.Minute
+
 func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if err := workspace.ValidName(o.Name); err != nil {
 		return &UsageError{Msg: err.Error()}
+	}
+	if o.Timeout <= 0 {
+		return usagef("--timeout must be positive")
 	}
 	ws, err := workspace.Open(o.global.Workspace)
 	if err != nil {
@@ -62,27 +73,40 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return usagef("no host %s in %s (no hosts/%s/state.json): nothing to destroy", o.Name, ws.Dir, o.Name)
-	}
-	c := cloudNamed(rec.Provider)
-	if c == nil || rec.Machine.IsZero() {
-		return usagef("%s is an existing %s host, not one bootstrap created: there is nothing to delete in a cloud; remove hosts/%s to forget it", o.Name, rec.Provider, o.Name)
+	var c provider.Cloud
+	var machine provider.Record
+	switch {
+	case ok:
+		c = cloudNamed(rec.Provider)
+		if c == nil {
+			return usagef("%s is an existing %s host, not one bootstrap created: there is nothing to delete in a cloud; remove hosts/%s to forget it", o.Name, rec.Provider, o.Name)
+		}
+		machine = rec.Machine
+	case len(clouds) == 1:
+		// state.json is gone: the workspace's tags still find what exists.
+		c = clouds[0]
+	default:
+		return usagef("no hosts/%s/state.json: say which cloud to look %s up in", o.Name, o.Name)
 	}
 	id, err := ws.ID()
 	if err != nil {
 		return err
 	}
-	gone, err := c.Destroy(ctx, o.Name, id, rec.Machine, settingsOf(c, o.Settings), func(what string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	gone, err := c.Destroy(ctx, o.Name, id, machine, settingsOf(c, o.Settings), func(what string) error {
 		return confirm(o.stdin, o.stderr, o.Yes, what)
 	})
 	if err != nil {
 		return err
 	}
 	if gone.What == "" {
-		fmt.Fprintf(o.stdout, "%s: nothing exists in %s\n", o.Name, gone.Where)
+		fmt.Fprintf(o.stdout, "%s: nothing left in %s\n", o.Name, gone.Where)
 	} else {
 		fmt.Fprintf(o.stdout, "destroyed %s: %s\n", o.Name, gone.What)
+	}
+	if !ok {
+		return ws.RemoveHostFile(o.Name, bootstrap.HostKeyFile)
 	}
 	return bootstrap.Forget(ws, rec)
 }

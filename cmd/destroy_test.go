@@ -29,8 +29,15 @@ const (
 // pointed: SCW_* variables and no config file.
 func cloudEnv(t *testing.T) *localcloud.Cloud {
 	t.Helper()
+	return cloudEnvWith(t, localcloud.Options{})
+}
+
+// cloudEnvWith is cloudEnv with options of the local cloud.
+func cloudEnvWith(t *testing.T, opts localcloud.Options) *localcloud.Cloud {
+	t.Helper()
 	secretsEnv(t)
-	cloud := localcloud.New(localcloud.Options{Token: testCloudToken})
+	opts.Token = testCloudToken
+	cloud := localcloud.New(opts)
 	srv := httptest.NewServer(cloud.Handler())
 	t.Cleanup(func() { srv.Close(); cloud.Close() })
 	for k, v := range map[string]string{
@@ -180,5 +187,78 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// createTagged creates a host's resources in the local cloud the way an
+// interrupted run would leave them, tagged with the workspace's id, and
+// returns them.
+func createTagged(t *testing.T, ws *workspace.Workspace, name string) scaleway.Resources {
+	t.Helper()
+	id, err := ws.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy, err := ws.EnsureDeployKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile, err := scaleway.LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := scaleway.NewClient(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := scaleway.New(client)
+	prov.PollMin, prov.PollMax = 5*time.Millisecond, 20*time.Millisecond
+	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res scaleway.Resources
+	spec := scaleway.Spec{Name: name, Zone: "fr-par-1", CommercialType: "DEV1-S", ImageLabel: "ubuntu_noble",
+		WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKey: hostKey}
+	if err := prov.Create(context.Background(), spec, &res, func(*scaleway.Resources) error { return nil }); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return res
+}
+
+// With state.json lost, destroy NAME --zone Z finds the workspace's tagged
+// server, IP and volume; a second destroy finds nothing left and exits 0.
+func TestDestroyWithoutRecordFindsByTags(t *testing.T) {
+	cloud := cloudEnv(t)
+	dir := t.TempDir()
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := createTagged(t, ws, "web-1")
+	run := func() (string, error) {
+		root := NewRoot()
+		var out, errOut bytes.Buffer
+		root.SetArgs([]string{"-w", dir, "destroy", "web-1", "--zone", "fr-par-1", "--yes", "--timeout", "1m"})
+		root.SetOut(&out)
+		root.SetErr(&errOut)
+		err := root.ExecuteContext(context.Background())
+		return out.String() + errOut.String(), err
+	}
+	out, err := run()
+	if err != nil {
+		t.Fatalf("destroy without state.json: got %v\n%s", err, out)
+	}
+	for _, want := range []string{"server " + res.ServerID, "SBS volume " + res.VolumeIDs[0], res.IPID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("got %q, want it to name %s", out, want)
+		}
+	}
+	if inv := cloud.Resources(); !inv.Empty() {
+		t.Errorf("got %s left in the cloud, want nothing", inv)
+	}
+	out, err = run()
+	if err != nil || !strings.Contains(out, "web-1: nothing left in fr-par-1") {
+		t.Errorf("second destroy: got %v, %q, want success saying nothing is left", err, out)
 	}
 }

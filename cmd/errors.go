@@ -35,6 +35,7 @@ const (
 // returns the exit code. It is the only place errors reach the terminal.
 func render(w io.Writer, err error) int {
 	msg, hint, code := explain(err)
+	msg, hint = withBilled(err, msg, hint)
 	var fe *infect.FailedError
 	var be *deploy.BuildError
 	var hosts *deploy.HostsError
@@ -51,6 +52,27 @@ func render(w io.Writer, err error) int {
 		fmt.Fprintf(w, "error: %s\n", msg)
 	}
 	return code
+}
+
+// withBilled makes every failure after a cloud resource exists end with
+// what is billed and the exact command that deletes it.
+func withBilled(err error, msg, hint string) (string, string) {
+	var billed *BilledError
+	if !errors.As(err, &billed) {
+		return msg, hint
+	}
+	if !strings.Contains(msg, billed.What) {
+		msg += "; exists and is billed: " + billed.What
+	}
+	if !strings.Contains(hint, billed.Destroy()) {
+		del := billed.Destroy() + " deletes it"
+		if hint == "" {
+			hint = del
+		} else {
+			hint += "; or " + del
+		}
+	}
+	return msg, hint
 }
 
 func printTail(w io.Writer, what, tail string) {
