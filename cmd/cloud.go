@@ -111,6 +111,13 @@ func newCloudCmd(g *globalOptions, c provider.Cloud) *cobra.Command {
 func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
 	opts.Provider = o.cloud.Name()
 	opts.User, opts.Port = "root", 22 // cloud-init installs the deploy key for root
+	if !o.DryRun {
+		unlock, err := lockHosts(ws, true, opts.Name)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	var prior provider.Record
 	if rec, existed, err := bootstrap.LoadRecord(ws, opts.Name); err != nil {
 		return err

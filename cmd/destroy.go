@@ -69,6 +69,11 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockHosts(ws, false, o.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	rec, ok, err := bootstrap.LoadRecord(ws, o.Name)
 	if err != nil {
 		return err

@@ -262,3 +262,34 @@ func TestDestroyWithoutRecordFindsByTags(t *testing.T) {
 		t.Errorf("second destroy: got %v, %q, want success saying nothing is left", err, out)
 	}
 }
+
+// One run per host: destroy while another run holds the host fails at
+// once, in one line naming the holder, and deletes nothing.
+func TestDestroyRefusedWhileAnotherRunHoldsTheHost(t *testing.T) {
+	cloud := cloudEnv(t)
+	dir := t.TempDir()
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTagged(t, ws, "web-1")
+	unlock, err := ws.LockHost("web-1", "bootstrap scaleway web-1 --channel nixos-24.11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	root := NewRoot()
+	var out, errOut bytes.Buffer
+	root.SetArgs([]string{"-w", dir, "destroy", "web-1", "--zone", "fr-par-1", "--yes"})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err = root.ExecuteContext(context.Background())
+	var line bytes.Buffer
+	render(&line, err)
+	if got := strings.TrimSpace(line.String()); err == nil || !strings.Contains(got, "bootstrap scaleway web-1 --channel nixos-24.11") || strings.Contains(got, "\n") {
+		t.Errorf("got %q, want one line naming the run that holds web-1", got)
+	}
+	if inv := cloud.Resources(); len(inv.Servers) != 1 {
+		t.Errorf("got %s, want the server untouched", inv)
+	}
+}

@@ -78,6 +78,11 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockHosts(ws, false, o.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: o.stdout, width: len(o.Name)}})

@@ -378,6 +378,11 @@ func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockHosts(ws, false, o.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	rec, err := bootstrap.LoadHost(ws, o.Name, bootstrap.StepReboot)
 	if err != nil {
 		return err

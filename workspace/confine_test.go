@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +95,33 @@ func TestHostFilesStayInTheWorkspace(t *testing.T) {
 	if err := w.WriteHostFile("../../escape", "state.json", []byte("{}"), 0o644); !errors.As(err, &oe) {
 		t.Errorf("write for the name ../../escape: got %v, want an OutsideError", err)
 	}
+}
+
+// One run per host: a second lock fails at once, naming the holder; the
+// lock is free again once released.
+func TestLockHost(t *testing.T) {
+	w, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := w.LockHost("web-1", "bootstrap scaleway web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.LockHost("web-1", "bootstrap destroy web-1")
+	var le *LockedError
+	if !errors.As(err, &le) || !strings.Contains(le.Holder, "bootstrap scaleway web-1") || !strings.Contains(le.Holder, "pid ") {
+		t.Fatalf("second lock: got %v, want a LockedError naming the first run", err)
+	}
+	if other, err := w.LockHost("web-2", "bootstrap ssh web-2"); err != nil {
+		t.Errorf("another host: got %v, want its own lock", err)
+	} else {
+		other()
+	}
+	unlock()
+	again, err := w.LockHost("web-1", "bootstrap destroy web-1")
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	again()
 }
