@@ -55,6 +55,10 @@ type Options struct {
 
 	AutoUpgrade bool // system.autoUpgrade on the same channel
 
+	// SharedDeployKey: a new host gets the workspace's shared deploy key
+	// (keys/deploy_ed25519) instead of its own (keys/NAME_ed25519).
+	SharedDeployKey bool
+
 	// Network is how the host's network is declared after the reboot:
 	// network.ModeAuto (the default when empty), ModeDHCP or ModeStatic.
 	Network string

@@ -29,7 +29,14 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		rec.Port = 22
 	}
 	deployLine, deployNote := "", ""
-	if k, err := ws.LoadDeployKey(); err == nil {
+	keyName := workspace.HostKeyName(opts.Name)
+	switch {
+	case existed:
+		keyName = rec.DeployKeyName()
+	case opts.SharedDeployKey:
+		keyName = workspace.SharedKey
+	}
+	if k, err := ws.LoadKey(keyName); err == nil {
 		deployLine = k.AuthorizedKey
 	} else {
 		// Render with a throwaway key: the real one is generated on the first real run.
@@ -39,7 +46,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		}
 		pk, _ := ssh.NewPublicKey(pub)
 		deployLine = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))) + " placeholder-deploy-key"
-		deployNote = " (would be generated: " + ws.Rel(ws.KeyPath()) + ", 0600)"
+		deployNote = " (would be generated: " + keyName + ", 0600)"
 	}
 	s := &State{Opts: opts, WS: ws, Rec: rec}
 	fmt.Fprintf(w, "dry run: %s to NixOS %s; nothing is contacted or written\n\n", opts.Name, opts.Channel)
@@ -50,7 +57,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	for _, k := range opts.Keys {
 		offered = append(offered, k.Name)
 	}
-	offered = append(offered, ws.Rel(ws.KeyPath())+deployNote)
+	offered = append(offered, keyName+deployNote)
 	addr := opts.Host
 	if addr == "" {
 		addr = "<address of the new " + opts.Provider + " machine>"

@@ -51,6 +51,12 @@ type Record struct {
 	// HostKey is the SHA256 fingerprint of the pinned ed25519 host key.
 	HostKey string `json:"host_key,omitempty"`
 
+	// DeployKey is the deploy key root logs in with on this host, relative
+	// to the workspace: keys/NAME_ed25519 (its own, the default) or
+	// keys/deploy_ed25519 (shared with other hosts). Hosts recorded before
+	// per-host keys have none: the shared one.
+	DeployKey string `json:"deploy_key,omitempty"`
+
 	OS    string           `json:"os,omitempty"`
 	Arch  string           `json:"arch,omitempty"`
 	Facts *templates.Facts `json:"facts,omitempty"`
@@ -102,6 +108,14 @@ type StepRecord struct {
 // recordVersion is the layout of state.json. Version 2 moved a provider's
 // own data from a top-level field named after the provider into Machine.
 const recordVersion = 2
+
+// DeployKeyName is the deploy key of the host (see DeployKey).
+func (r *Record) DeployKeyName() string {
+	if r.DeployKey == "" {
+		return workspace.SharedKey
+	}
+	return r.DeployKey
+}
 
 // Done reports whether step finished (or was skipped) in an earlier run.
 func (r *Record) Done(step string) bool {
@@ -164,6 +178,9 @@ func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err
 	// the directory it is in.
 	if rec.Name != name {
 		return nil, false, &RecordError{Path: ws.Rel(path), Reason: fmt.Sprintf("it names host %q, not %s, the directory it is in", rec.Name, name)}
+	}
+	if k := rec.DeployKey; k != "" && k != workspace.SharedKey && k != workspace.HostKeyName(name) {
+		return nil, false, &RecordError{Path: ws.Rel(path), Reason: fmt.Sprintf("its deploy key %q is neither %s nor %s", k, workspace.HostKeyName(name), workspace.SharedKey)}
 	}
 	return rec, true, nil
 }

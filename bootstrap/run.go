@@ -47,10 +47,11 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 			return &StepError{Step: StepInfect, Host: opts.Name, Err: fmt.Errorf("fetch nixos-infect: %w", err)}
 		}
 	}
-	deploy, err := ws.EnsureDeployKey()
+	deploy, err := DeployKey(ws, opts.Name, opts.SharedDeployKey)
 	if err != nil {
 		return err
 	}
+	rec.DeployKey = ws.Rel(deploy.Path)
 	logf, err := ws.OpenLog(opts.Name)
 	if err != nil {
 		return err

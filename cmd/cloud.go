@@ -136,7 +136,7 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 	if err != nil {
 		return err
 	}
-	deploy, err := ws.EnsureDeployKey()
+	deploy, err := bootstrap.DeployKey(ws, opts.Name, opts.SharedDeployKey)
 	if err != nil {
 		return err
 	}

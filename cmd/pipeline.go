@@ -44,6 +44,7 @@ type pipelineOptions struct {
 	Yes              bool
 	AutoUpgrade      bool
 	SecretIdentities []string
+	SharedDeployKey  bool
 }
 
 func (o *pipelineOptions) bind(cmd *cobra.Command) {
@@ -63,6 +64,7 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step, remote command and file; contact and write nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask before replacing the host's operating system")
 	f.BoolVar(&o.AutoUpgrade, "auto-upgrade", false, "turn on system.autoUpgrade, following --channel")
+	f.BoolVar(&o.SharedDeployKey, "shared-deploy-key", false, "log in to a new host with the workspace's shared deploy key (keys/deploy_ed25519, root on every host that uses it) instead of its own (keys/NAME_ed25519)")
 	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
 	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{network.ModeAuto, network.ModeDHCP, network.ModeStatic}, cobra.ShellCompDirectiveNoFileComp
@@ -104,6 +106,7 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 	opts.HostKey = o.HostKey
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
 	opts.AutoUpgrade = o.AutoUpgrade
+	opts.SharedDeployKey = o.SharedDeployKey
 	switch o.Network {
 	case network.ModeAuto, network.ModeDHCP, network.ModeStatic:
 		opts.Network = o.Network

@@ -190,8 +190,8 @@ func TestPushGenerationsRollback(t *testing.T) {
 	newKey(t, keys, "deploy_ed25519")
 	copyTree(t, keys, filepath.Join(eb.ws, "keys"))
 	rs := runAll(t, ctx, []*env{e, eb}, [][]string{
-		append(a.sshArgs("nixos-24.11", "--name", "web-1"), noSwap...),
-		append(b.sshArgs("nixos-24.11", "--name", "web-2"), noSwap...),
+		append(a.sshArgs("nixos-24.11", "--name", "web-1", "--shared-deploy-key"), noSwap...),
+		append(b.sshArgs("nixos-24.11", "--name", "web-2", "--shared-deploy-key"), noSwap...),
 	})
 	for _, r := range rs {
 		if r.code != 0 {

@@ -167,7 +167,7 @@ func TestSSHHappyPath(t *testing.T) {
 	}
 
 	// Keys and files as the README promises.
-	for path, want := range map[string]os.FileMode{"keys": 0o700 | os.ModeDir, "keys/deploy_ed25519": 0o600} {
+	for path, want := range map[string]os.FileMode{"keys": 0o700 | os.ModeDir, "keys/" + name + "_ed25519": 0o600} {
 		fi, err := os.Stat(filepath.Join(e.ws, path))
 		if err != nil {
 			t.Fatal(err)
@@ -177,7 +177,7 @@ func TestSSHHappyPath(t *testing.T) {
 		}
 	}
 	boot := readFile(t, filepath.Join(e.ws, "hosts", name, "bootstrap.nix"))
-	deployPub := strings.Fields(readFile(t, filepath.Join(e.ws, "keys", "deploy_ed25519.pub")))[1]
+	deployPub := strings.Fields(readFile(t, filepath.Join(e.ws, "keys", name+"_ed25519.pub")))[1]
 	if !strings.Contains(boot, deployPub) || !strings.Contains(boot, strings.Fields(h.keyLine)[1]) {
 		t.Errorf("bootstrap.nix lacks the deploy key or root's existing key:\n%s", boot)
 	}
@@ -186,7 +186,7 @@ func TestSSHHappyPath(t *testing.T) {
 	}
 
 	// One handshake before the reboot (operator key) and one after (deploy key alone).
-	deployFP := fingerprintOfFile(t, filepath.Join(e.ws, "keys", "deploy_ed25519.pub"))
+	deployFP := fingerprintOfFile(t, filepath.Join(e.ws, "keys", name+"_ed25519.pub"))
 	before := acceptedKeys(t, e, h, true)
 	after := acceptedKeys(t, e, h, false) // the tool's, then this test's own connections
 	if len(before) != 1 {

@@ -141,7 +141,7 @@ func (s Store) recipients() ([]recipient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read recipients: %w", err)
 	}
-	deploy := s.deployKey()
+	deploys := s.deployKeys()
 	var rs []recipient
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 64<<10)
@@ -154,8 +154,8 @@ func (s Store) recipients() ([]recipient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", s.rel(path), n, err)
 		}
-		if deploy != nil && r.sshTag != "" && r.sshTag == sshTag(deploy) {
-			return nil, fmt.Errorf("%s line %d is the workspace deploy key: its private half (keys/deploy_ed25519) sits in the workspace next to the secrets, so encrypting to it protects nothing; use an operator's own age or ssh key instead", s.rel(path), n)
+		if file, ok := deploys[r.sshTag]; ok && r.sshTag != "" {
+			return nil, fmt.Errorf("%s line %d is a workspace deploy key: its private half (%s) sits in the workspace next to the secrets, so encrypting to it protects nothing; use an operator's own age or ssh key instead", s.rel(path), n, file)
 		}
 		rs = append(rs, r)
 	}
@@ -168,17 +168,21 @@ func (s Store) recipients() ([]recipient, error) {
 	return rs, nil
 }
 
-// deployKey is the workspace deploy key's public half, if there is one.
-func (s Store) deployKey() ssh.PublicKey {
-	data, err := os.ReadFile(filepath.Join(s.WorkspaceDir, "keys", "deploy_ed25519.pub"))
-	if err != nil {
-		return nil
+// deployKeys are the workspace deploy keys' public halves (keys/*.pub: the
+// shared one and each host's), by their ssh tag, with their private file.
+func (s Store) deployKeys() map[string]string {
+	out := map[string]string{}
+	pubs, _ := filepath.Glob(filepath.Join(s.WorkspaceDir, "keys", "*.pub"))
+	for _, p := range pubs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if pk, _, _, _, err := ssh.ParseAuthorizedKey(data); err == nil {
+			out[sshTag(pk)] = s.rel(strings.TrimSuffix(p, ".pub"))
+		}
 	}
-	pk, _, _, _, err := ssh.ParseAuthorizedKey(data)
-	if err != nil {
-		return nil
-	}
-	return pk
+	return out
 }
 
 // parseRecipient parses one line. Errors never quote the line: it might be a

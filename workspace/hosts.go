@@ -42,6 +42,9 @@ func (w *Workspace) ID() (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(b)
+	if err := w.EnsureGitignore(); err != nil {
+		return "", err
+	}
 	if err := WriteFileAtomic(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", err
 	}

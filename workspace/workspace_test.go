@@ -164,3 +164,48 @@ func TestWriteFileAtomicSyncsTheDirectory(t *testing.T) {
 		t.Errorf("got directories synced %q, want [%q] once after the rename", synced, dir)
 	}
 }
+
+// The workspace is meant to be committed: git must never pick up a private
+// key, whatever the operator's own .gitignore says.
+func TestGitignoreKeepsPrivateKeysOut(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("needs git")
+	}
+	for _, existing := range []string{"", "result\n*.swp"} {
+		w, err := Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if existing != "" {
+			if err := os.WriteFile(filepath.Join(w.Dir, ".gitignore"), []byte(existing), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err := exec.Command("git", "-C", w.Dir, "init", "-q").CombinedOutput(); err != nil {
+			t.Fatalf("git init: %v: %s", err, out)
+		}
+		if _, err := w.EnsureKey(HostKeyName("web-1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.EnsureDeployKey(); err != nil {
+			t.Fatal(err)
+		}
+		for path, ignored := range map[string]bool{
+			"keys/web-1_ed25519": true, "keys/web-1_ed25519.pub": false, "keys/deploy_ed25519": true, "keys/deploy_ed25519.pub": false,
+			"keys/web-1_ed25519.next": true, "hosts/web-1/ssh_host_ed25519_key": true, "hosts/web-1/.lock": true,
+			"hosts/web-1/state.json": false, "hosts/web-1/host.nix": false, "known_hosts": false, "result": existing != "",
+		} {
+			err := exec.Command("git", "-C", w.Dir, "check-ignore", "-q", path).Run()
+			if got := err == nil; got != ignored {
+				t.Errorf("existing .gitignore %q: %s ignored: got %v, want %v", existing, path, got, ignored)
+			}
+		}
+		if _, err := w.EnsureKey(HostKeyName("web-2")); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(filepath.Join(w.Dir, ".gitignore"))
+		if n := strings.Count(string(data), "!/keys/*.pub"); n != 1 {
+			t.Errorf("got the block %d times in .gitignore, want once", n)
+		}
+	}
+}
