@@ -45,7 +45,7 @@ the user config directory. Keys are the flag names.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.Workspace, "workspace", "w", ".", "workspace directory (keys, known_hosts, hosts/)")
-	root.AddCommand(newSSHCmd(g), newCloneCmd(g), newDestroyCmd(g), newPushCmd(g), newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g))
+	root.AddCommand(newSSHCmd(g), newCloneCmd(g), newDestroyCmd(g), newPushCmd(g), newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g), newRotateKeyCmd(g))
 	for _, c := range clouds {
 		root.AddCommand(newCloudCmd(g, c))
 	}

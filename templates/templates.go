@@ -336,6 +336,10 @@ func shorten(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
+// NixString quotes s as a Nix double-quoted string literal, as the
+// templates do (see nixString).
+func NixString(s string) string { return nixString(s) }
+
 // nixString quotes s as a Nix double-quoted string literal: backslash,
 // double quote and the "${" that starts an interpolation are escaped, as
 // are newline, carriage return and tab.
