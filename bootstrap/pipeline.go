@@ -55,6 +55,13 @@ type Options struct {
 
 	AutoUpgrade bool // system.autoUpgrade on the same channel
 
+	// KeepKeys says which keys besides the deploy key become root's on
+	// NixOS: KeepAll (root's authorized_keys, the default when empty),
+	// KeepNone, or the name of a file whose lines, KeepKeysLines, are the
+	// keys (see carryKeys).
+	KeepKeys      string
+	KeepKeysLines []string
+
 	// SharedDeployKey: a new host gets the workspace's shared deploy key
 	// (keys/deploy_ed25519) instead of its own (keys/NAME_ed25519).
 	SharedDeployKey bool

@@ -97,6 +97,15 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	if src == "" {
 		src = "default from templates"
 	}
+	keep := "root's authorized_keys, each with its options, without a cloud image's login refusal"
+	switch opts.KeepKeys {
+	case KeepNone:
+		keep = "no other key (--keep-keys none)"
+	case "", KeepAll:
+	default:
+		keep = fmt.Sprintf("the %d key(s) of %s", len(opts.KeepKeysLines), opts.KeepKeys)
+	}
+	fmt.Fprintf(w, "              root's keys on NixOS: the deploy key and %s; the upload names each key found, carried or dropped (a sudo user's are never carried)\n", keep)
 	fmt.Fprintf(w, "   --- host.nix (%s)\n%s", src, indent(string(opts.HostNix)))
 	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
 	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))

@@ -45,6 +45,7 @@ type pipelineOptions struct {
 	AutoUpgrade      bool
 	SecretIdentities []string
 	SharedDeployKey  bool
+	KeepKeys         string
 }
 
 func (o *pipelineOptions) bind(cmd *cobra.Command) {
@@ -64,6 +65,7 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step, remote command and file; contact and write nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask before replacing the host's operating system")
 	f.BoolVar(&o.AutoUpgrade, "auto-upgrade", false, "turn on system.autoUpgrade, following --channel")
+	f.StringVar(&o.KeepKeys, "keep-keys", bootstrap.KeepAll, "which keys besides the deploy key log in as root on NixOS: all (root's authorized_keys, options kept, without the cloud images' login refusal), none, or FILE (its authorized_keys lines); a sudo user's keys are never carried")
 	f.BoolVar(&o.SharedDeployKey, "shared-deploy-key", false, "log in to a new host with the workspace's shared deploy key (keys/deploy_ed25519, root on every host that uses it) instead of its own (keys/NAME_ed25519)")
 	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
 	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -107,6 +109,19 @@ func (o *pipelineOptions) resolve(flags *pflag.FlagSet) (bootstrap.Options, erro
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
 	opts.AutoUpgrade = o.AutoUpgrade
 	opts.SharedDeployKey = o.SharedDeployKey
+	switch o.KeepKeys {
+	case "", bootstrap.KeepAll, bootstrap.KeepNone:
+		opts.KeepKeys = o.KeepKeys
+	default:
+		data, err := os.ReadFile(o.KeepKeys)
+		if err != nil {
+			return opts, usagef("--keep-keys %s: want all, none or a readable authorized_keys file: %v", o.KeepKeys, err)
+		}
+		if opts.KeepKeysLines, err = bootstrap.KeyLinesOf(data, o.KeepKeys); err != nil {
+			return opts, &UsageError{Msg: "--keep-keys " + err.Error()}
+		}
+		opts.KeepKeys = o.KeepKeys
+	}
 	switch o.Network {
 	case network.ModeAuto, network.ModeDHCP, network.ModeStatic:
 		opts.Network = o.Network
