@@ -220,11 +220,35 @@ func (c *Client) run(ctx context.Context, cmd, wire string, stdout, stderr io.Wr
 	}
 }
 
-// Output runs cmd and returns its stdout.
+// MaxOutput bounds what Output keeps in memory: a command printing more
+// is an error matching ErrOutputTooLong (a host is not trusted to be
+// brief).
+const MaxOutput = 16 << 20
+
+// Output runs cmd and returns its stdout, at most MaxOutput bytes.
 func (c *Client) Output(ctx context.Context, cmd string) (string, error) {
-	var out bytes.Buffer
-	err := c.Run(ctx, cmd, &out, nil)
+	out := &cappedBuffer{max: MaxOutput}
+	err := c.Run(ctx, cmd, out, nil)
+	if out.over {
+		return out.String(), fmt.Errorf("run %q on %s: %w (%d bytes)", short(cmd), c.addr, ErrOutputTooLong, MaxOutput)
+	}
 	return out.String(), err
+}
+
+// cappedBuffer keeps at most max bytes; writing more fails.
+type cappedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		b.over = true
+		b.Buffer.Write(p[:max(0, b.max-b.Len())])
+		return 0, ErrOutputTooLong
+	}
+	return b.Buffer.Write(p)
 }
 
 func short(cmd string) string {
@@ -395,6 +419,36 @@ func (c *Client) writeFileSudo(ctx context.Context, p string, data []byte, mode 
 	script := fmt.Sprintf("install -m %04o -D %s %s && mv -f %s %s || { rc=$?; rm -f %s; exit $rc; }",
 		unixMode(mode), Quote(upload), Quote(tmp), Quote(tmp), Quote(p), Quote(tmp))
 	return c.run(ctx, script, c.wrap(script), nil, nil)
+}
+
+// ReadFileMax is ReadFile for a file of at most max bytes: a longer one is
+// an error matching ErrOutputTooLong, and no more than max+1 bytes are read.
+func (c *Client) ReadFileMax(ctx context.Context, p string, max int64) ([]byte, error) {
+	var data []byte
+	var err error
+	if c.useSudo() {
+		var out bytes.Buffer
+		cmd := fmt.Sprintf("head -c %d -- %s", max+1, Quote(p))
+		err = c.run(ctx, cmd, c.wrap(cmd), &out, nil)
+		data = out.Bytes()
+	} else {
+		err = c.withSFTP(ctx, func(sc *sftp.Client) error {
+			f, err := sc.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			data, err = io.ReadAll(io.LimitReader(f, max+1))
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", p, c.addr, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("read %s on %s: %w (over %d bytes)", p, c.addr, ErrOutputTooLong, max)
+	}
+	return data, nil
 }
 
 // ReadFile returns the content of the file at p: over SFTP, or with sudo via
