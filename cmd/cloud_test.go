@@ -3,14 +3,21 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"bootstrap/localcloud"
 )
@@ -61,5 +68,49 @@ func TestFailureAfterCreateSaysWhatIsBilled(t *testing.T) {
 	}
 	if strings.Count(got, "\n") != 0 {
 		t.Errorf("got %d lines, want one", strings.Count(got, "\n")+1)
+	}
+}
+
+// Reading a clone source outside the workspace is bounded by --timeout.
+func TestCloneSourceDialBoundedByTimeout(t *testing.T) {
+	secretsEnv(t)
+	dir := t.TempDir()
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	writeKey(t, key)
+	root := NewRoot()
+	var out, errOut bytes.Buffer
+	root.SetArgs([]string{"-w", dir, "clone", "root@" + unusedAddr.String(), "copy-1", "--to", "ssh", "--host", "root@" + unusedAddr.String(),
+		"--source-identity", key, "--source-host-key", "SHA256:" + strings.Repeat("A", 43), "--timeout", "2s", "--yes"})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- root.ExecuteContext(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("clone of an unreachable source: got success")
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("clone gave up after %v, want about --timeout (2s)", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("clone of an unreachable source still dialing after 30s with --timeout 2s")
+	}
+}
+
+// writeKey writes a fresh OpenSSH ed25519 private key to path (0600).
+func writeKey(t *testing.T, path string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
