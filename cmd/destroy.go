@@ -10,7 +10,6 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/provider"
-	"bootstrap/workspace"
 )
 
 // DestroyOptions are the inputs of `bootstrap destroy`.
@@ -59,17 +58,10 @@ host's .nix files and log stay in the workspace; its state.json and known_hosts 
 const DefaultDestroyTimeout = 15 * time.Minute
 
 func runDestroy(ctx context.Context, o *DestroyOptions) error {
-	if err := workspace.ValidName(o.Name); err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockHosts(ws, false, o.Name)
+	ws, unlock, err := openHost(o.global, o.Name)
 	if err != nil {
 		return err
 	}

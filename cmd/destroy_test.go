@@ -59,34 +59,7 @@ func TestDestroyVersion1Record(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := ws.ID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploy, err := ws.EnsureDeployKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	profile, err := scaleway.LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := scaleway.NewClient(profile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov := scaleway.New(client)
-	prov.PollMin, prov.PollMax = 5*time.Millisecond, 20*time.Millisecond
-	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res scaleway.Resources
-	spec := scaleway.Spec{Name: "web-1", Zone: "fr-par-1", CommercialType: "DEV1-S", ImageLabel: "ubuntu_noble",
-		WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKey: hostKey}
-	if err := prov.Create(context.Background(), spec, &res, func(*scaleway.Resources) error { return nil }); err != nil {
-		t.Fatalf("create: %v", err)
-	}
+	res := createTagged(t, ws, "web-1")
 	v1 := fmt.Sprintf(`{
   "version": 1,
   "name": "web-1",

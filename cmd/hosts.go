@@ -39,6 +39,24 @@ func lockHosts(ws *workspace.Workspace, create bool, names ...string) (func(), e
 	return release, nil
 }
 
+// openHost opens the workspace for a command that changes a host it
+// knows, holding the host's lock (see lockHosts); release it with the
+// returned func.
+func openHost(g *globalOptions, name string) (*workspace.Workspace, func(), error) {
+	if err := workspace.ValidName(name); err != nil {
+		return nil, nil, &UsageError{Msg: err.Error()}
+	}
+	ws, err := workspace.Open(g.Workspace)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := lockHosts(ws, false, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, unlock, nil
+}
+
 // userKnownHosts is the operator's own known_hosts, read (never written) to
 // recognise hosts on first contact.
 func userKnownHosts() []string {

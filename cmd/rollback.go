@@ -12,7 +12,6 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
-	"bootstrap/workspace"
 )
 
 // RollbackOptions are the inputs of `bootstrap rollback`.
@@ -74,11 +73,7 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockHosts(ws, false, o.Name)
+	ws, unlock, err := openHost(o.global, o.Name)
 	if err != nil {
 		return err
 	}

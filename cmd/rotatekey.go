@@ -48,17 +48,10 @@ shared key stays for the other hosts. Stopped half way, run it again.`,
 }
 
 func runRotateKey(ctx context.Context, o *RotateKeyOptions) error {
-	if err := workspace.ValidName(o.Name); err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Open(o.global.Workspace)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockHosts(ws, false, o.Name)
+	ws, unlock, err := openHost(o.global, o.Name)
 	if err != nil {
 		return err
 	}

@@ -374,11 +374,7 @@ func (o *SecretsOptions) identityPaths() []string {
 }
 
 func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
-	ws, err := workspace.Open(o.global.Workspace)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockHosts(ws, false, o.Name)
+	ws, unlock, err := openHost(o.global, o.Name)
 	if err != nil {
 		return err
 	}

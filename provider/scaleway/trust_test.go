@@ -15,14 +15,21 @@ import (
 	"github.com/scaleway/scaleway-sdk-go/api/instance/v1"
 )
 
+// newMachine is a Scaleway machine for web-1 on a local cloud whose
+// servers boot at once.
+func newMachine(t *testing.T) (*env, *Machine) {
+	t.Helper()
+	e := newEnv(t, localcloud.Options{Machines: localcloud.NoopMachines{BootDelay: 10 * time.Millisecond}})
+	spec := testSpec(t, "web-1")
+	spec.HostKey = nil
+	return e, &Machine{Provider: e.p, Spec: spec, KeyFile: filepath.Join(t.TempDir(), "ssh_host_ed25519_key")}
+}
+
 // The machine record (zone, project, tags) is in state.json before the
 // first create is sent: a run killed at any instant leaves nothing that
 // destroy cannot find.
 func TestRecordBeforeCreate(t *testing.T) {
-	e := newEnv(t, localcloud.Options{Machines: localcloud.NoopMachines{BootDelay: 10 * time.Millisecond}})
-	spec := testSpec(t, "web-1")
-	spec.HostKey = nil
-	m := &Machine{Provider: e.p, Spec: spec, KeyFile: filepath.Join(t.TempDir(), "ssh_host_ed25519_key")}
+	e, m := newMachine(t)
 	var rec provider.Record
 	var first *Record
 	run := &provider.Run{Record: &rec, Save: func() error {
@@ -47,10 +54,7 @@ func TestRecordBeforeCreate(t *testing.T) {
 // the first connection is recorded, and a later run deletes it if an
 // earlier one stopped before it did.
 func TestUserDataDeletedOnceConnected(t *testing.T) {
-	e := newEnv(t, localcloud.Options{Machines: localcloud.NoopMachines{BootDelay: 10 * time.Millisecond}})
-	spec := testSpec(t, "web-1")
-	spec.HostKey = nil
-	m := &Machine{Provider: e.p, Spec: spec, KeyFile: filepath.Join(t.TempDir(), "ssh_host_ed25519_key")}
+	e, m := newMachine(t)
 	var rec provider.Record
 	run := &provider.Run{Record: &rec, Save: func() error { return nil }}
 	if _, err := m.Provision(context.Background(), run); err != nil {
@@ -77,7 +81,7 @@ func TestUserDataDeletedOnceConnected(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	again := &Machine{Provider: e.p, Spec: spec, KeyFile: m.KeyFile}
+	again := &Machine{Provider: e.p, Spec: m.Spec, KeyFile: m.KeyFile}
 	run.Connected = true
 	if _, err := again.Provision(context.Background(), run); err != nil {
 		t.Fatalf("provision after connecting: %v", err)
