@@ -111,13 +111,6 @@ func newCloudCmd(g *globalOptions, c provider.Cloud) *cobra.Command {
 func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
 	opts.Provider = o.cloud.Name()
 	opts.User, opts.Port = "root", 22 // cloud-init installs the deploy key for root
-	if !o.DryRun {
-		unlock, err := lockHosts(ws, true, opts.Name)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
 	var prior provider.Record
 	if rec, existed, err := bootstrap.LoadRecord(ws, opts.Name); err != nil {
 		return err
@@ -132,6 +125,12 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 		fmt.Fprint(o.stdout, order.Plan())
 		return bootstrap.Plan(o.stdout, ws, opts)
 	}
+	// One run per host from here on: the first write.
+	unlock, err := lockHosts(ws, true, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	id, err := ws.ID()
 	if err != nil {
 		return err
