@@ -158,6 +158,10 @@ func TestSSHHappyPath(t *testing.T) {
 			t.Errorf("got output without a timed %q line:\n%s", step, r.stdout)
 		}
 	}
+	// Root's existing key is named as carried over.
+	if opFP := fingerprintOfFile(t, h.keyPath+".pub"); !regexp.MustCompile(`(?m)^  keys\s+carried\s+ssh-ed25519 ` + regexp.QuoteMeta(opFP)).MatchString(r.stdout) {
+		t.Errorf("got output without the operator's key %s named as carried:\n%s", opFP, r.stdout)
+	}
 	assertNixOS(t, e, h, name, stable)
 	log := readFile(t, filepath.Join(e.ws, "hosts", name, "bootstrap.log"))
 	for _, want := range []string{"Setting up swapspace", "removed '/nix/var/nix/profiles/default", "updating GRUB 2 menu", "Installing for i386-pc platform"} {

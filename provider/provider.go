@@ -48,9 +48,10 @@ type Machine interface {
 // Run is what the pipeline hands Provision.
 type Run struct {
 	// Record is the provider's own record from earlier runs (zero on the
-	// first). Provision updates it and calls Save the moment a billable
-	// resource exists, so nothing is billed that the workspace does not know
-	// about.
+	// first). Provision updates it and calls Save before it asks for a
+	// billable resource (where, and with which tags: what finds it again)
+	// and the moment one exists, so that nothing is billed that the
+	// workspace cannot find, whenever the run is killed.
 	Record *Record
 	Save   func() error
 	// Connected: an earlier run reached the machine over SSH, so its host
