@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"bootstrap/localcloud"
+	"bootstrap/provider"
 	"bootstrap/provider/scaleway"
 	"bootstrap/workspace"
 )
@@ -202,13 +203,17 @@ func createTagged(t *testing.T, ws *workspace.Workspace, name string) scaleway.R
 // With state.json lost, destroy NAME --zone Z finds the workspace's tagged
 // server, IP and volume; a second destroy finds nothing left and exits 0.
 func TestDestroyWithoutRecordFindsByTags(t *testing.T) {
-	cloud := cloudEnv(t)
+	cloud := cloudEnvWith(t, localcloud.Options{ListLag: 200 * time.Millisecond})
+	// Without a record, destroy waits out the API's list lag (AdoptWait).
+	saved := clouds
+	clouds = []provider.Cloud{scaleway.Cloud{AdoptWait: time.Second}}
+	t.Cleanup(func() { clouds = saved })
 	dir := t.TempDir()
 	ws, err := workspace.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := createTagged(t, ws, "web-1")
+	res := createTagged(t, ws, "web-1") // just now: the lists do not show it yet
 	run := func() (string, error) {
 		root := NewRoot()
 		var out, errOut bytes.Buffer

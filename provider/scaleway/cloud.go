@@ -15,7 +15,10 @@ import (
 
 // Cloud is Scaleway for the command line: the verb `bootstrap scaleway`,
 // destroy and clone --to scaleway.
-type Cloud struct{}
+type Cloud struct {
+	// AdoptWait overrides Provider.AdoptWait (0: its default), for tests.
+	AdoptWait time.Duration
+}
 
 // Name is the verb and the Kind of the records.
 func (Cloud) Name() string { return Kind }
@@ -70,7 +73,7 @@ func setting(settings map[string]string, name string) string {
 
 // client loads credentials like scw (zone, when set, overrides the
 // profile's) and builds the provider on the retrying client.
-func client(profileName, zone string) (*Provider, *scw.Profile, error) {
+func (c Cloud) client(profileName, zone string) (*Provider, *scw.Profile, error) {
 	profile, err := LoadConfig(profileName)
 	if err != nil {
 		return nil, nil, &provider.ConfigError{Err: err}
@@ -85,21 +88,25 @@ func client(profileName, zone string) (*Provider, *scw.Profile, error) {
 		}
 		profile.DefaultZone = &zone
 	}
-	c, err := NewClient(profile)
+	sc, err := NewClient(profile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scaleway client: %w", err)
 	}
-	return New(c), profile, nil
+	p := New(sc)
+	if c.AdoptWait > 0 {
+		p.AdoptWait = c.AdoptWait
+	}
+	return p, profile, nil
 }
 
 // Order settles the instance to create; a resumed host stays in the zone
 // it was created in unless a zone is given.
-func (Cloud) Order(name string, settings map[string]string, prior provider.Record) (provider.Order, error) {
+func (c Cloud) Order(name string, settings map[string]string, prior provider.Record) (provider.Order, error) {
 	made, _, err := LoadRecord(prior)
 	if err != nil {
 		return nil, err
 	}
-	prov, profile, err := client(settings[setProfile], settings[setZone])
+	prov, profile, err := c.client(settings[setProfile], settings[setZone])
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +183,7 @@ func (Cloud) SettingsOf(rec provider.Record) (map[string]string, error) {
 // tags (a run may have died between a create and its save, or created a
 // duplicate). Without a record (state.json lost) it finds the host's
 // resources by their tags alone, in the zone given, else the profile's.
-func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider.Record, settings map[string]string, confirm func(what string) error) (provider.Destroyed, error) {
+func (c Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider.Record, settings map[string]string, confirm func(what string) error) (provider.Destroyed, error) {
 	made, ok, err := LoadRecord(rec)
 	if err != nil {
 		return provider.Destroyed{}, err
@@ -188,7 +195,7 @@ func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider
 		}
 		zone = made.Zone
 	}
-	prov, profile, err := client(settings[setProfile], zone)
+	prov, profile, err := c.client(settings[setProfile], zone)
 	if err != nil {
 		return provider.Destroyed{Where: zone}, err
 	}
@@ -198,16 +205,22 @@ func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider
 	if ok {
 		recorded = made.Resources()
 	}
-	found, err := prov.Find(ctx, zone, workspaceID, name)
+	// The API's lists lag behind its creates: without a record, or with a
+	// create in flight when a run was killed, what was created moments ago
+	// may not be listed yet. Then the tags are looked up for AdoptWait, and
+	// everything seen is taken.
+	settled := func(Tagged) bool { return true }
+	switch {
+	case !ok:
+		settled = func(Tagged) bool { return false }
+	case recorded.Pending == pendingIP:
+		settled = func(t Tagged) bool { return recorded.IPID != "" || len(t.IPs) > 0 }
+	case recorded.Pending == pendingServer:
+		settled = func(t Tagged) bool { return recorded.ServerID != "" || len(t.Servers) > 0 }
+	}
+	found, err := prov.findSettled(ctx, zone, workspaceID, name, settled)
 	if err != nil {
 		return gone, fmt.Errorf("look up %s by its tags: %w", name, err)
-	}
-	if recorded.Pending != "" && found.Empty() {
-		// A run was killed with a create in flight: the API's lists may not
-		// show it yet.
-		if found, err = prov.findWaiting(ctx, zone, workspaceID, name); err != nil {
-			return gone, fmt.Errorf("look up %s by its tags: %w", name, err)
-		}
 	}
 	doomed := recorded.Doomed()
 	doomed.Zone = zone
@@ -246,17 +259,23 @@ func (Cloud) Billed(rec provider.Record) string {
 	return what
 }
 
-// findWaiting looks the host's resources up by their tags until something
-// shows up or AdoptWait has passed.
-func (p *Provider) findWaiting(ctx context.Context, zone, workspaceID, name string) (Tagged, error) {
+// findSettled looks the host's resources up by their tags until settled
+// says what was seen is complete, or AdoptWait has passed, and returns
+// everything it saw.
+func (p *Provider) findSettled(ctx context.Context, zone, workspaceID, name string, settled func(Tagged) bool) (Tagged, error) {
 	poll := p.newPoller()
+	seen := Tagged{Zone: zone}
 	for {
 		found, err := p.Find(ctx, zone, workspaceID, name)
-		if err != nil || !found.Empty() || time.Since(poll.start) >= p.adoptWait() {
-			return found, err
+		if err != nil {
+			return seen, err
+		}
+		seen.add(found)
+		if settled(seen) || time.Since(poll.start) >= p.adoptWait() {
+			return seen, nil
 		}
 		if err := poll.wait(ctx); err != nil {
-			return found, err
+			return seen, err
 		}
 	}
 }

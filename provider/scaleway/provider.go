@@ -217,6 +217,20 @@ type Tagged struct {
 // Empty reports whether nothing is tagged.
 func (t Tagged) Empty() bool { return len(t.Servers) == 0 && len(t.IPs) == 0 }
 
+// add adds what other holds that t lacks, by id.
+func (t *Tagged) add(other Tagged) {
+	for _, s := range other.Servers {
+		if !slices.ContainsFunc(t.Servers, func(x *instance.Server) bool { return x.ID == s.ID }) {
+			t.Servers = append(t.Servers, s)
+		}
+	}
+	for _, ip := range other.IPs {
+		if !slices.ContainsFunc(t.IPs, func(x *instance.IP) bool { return x.ID == ip.ID }) {
+			t.IPs = append(t.IPs, ip)
+		}
+	}
+}
+
 // Find looks up the resources tagged for this host, to adopt them, to check
 // them or to destroy them.
 func (p *Provider) Find(ctx context.Context, zone, workspaceID, name string) (Tagged, error) {
