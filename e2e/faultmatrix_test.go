@@ -36,7 +36,9 @@ import (
 //     the rerun completed the create step (one server running with the
 //     deploy key's user data, one IP, one volume, all recorded) and stopped
 //     at "connect", where nothing answers. Both destroy variants run for
-//     each row. Seconds, no VM.
+//     each row. No VM: about ten minutes of waiting (the adoption and
+//     destroy waits for the lagging lists, 20s each), in parallel with the
+//     VM tests.
 //   - TestFaultMatrixVM: one VM and one real nixos-infect for the kill
 //     points that need a machine (during connect, infect, reboot): one host
 //     is killed at every point in turn, the API points too, each rerun
@@ -218,6 +220,7 @@ func TestFaultMatrixAPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bootstrap binary many times against the local cloud (no VM)")
 	}
+	t.Parallel() // mostly waits: alongside the VM tests
 	whenTaken := func(c *localcloud.Cloud, _ *env, _ string) func() bool { return taken(c) }
 	scenarios := []apiScenario{
 		{point: "SIGKILL after IP create", faults: []localcloud.Fault{hold("POST", serversPath)}, kill: whenTaken},
