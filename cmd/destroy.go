@@ -61,11 +61,11 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, unlock, err := openHost(o.global, o.Name)
+	ctx, ws, release, err := openHost(ctx, o.global, o.Name, o.Timeout)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer release()
 	rec, ok, err := bootstrap.LoadRecord(ws, o.Name)
 	if err != nil {
 		return err
@@ -89,8 +89,6 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
 	gone, err := c.Destroy(ctx, o.Name, id, machine, settingsOf(c, o.Settings), func(what string) error {
 		return confirm(o.stdin, o.stderr, o.Yes, what)
 	})

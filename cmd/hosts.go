@@ -1,9 +1,11 @@
 package cmd
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"bootstrap/workspace"
 )
@@ -40,21 +42,25 @@ func lockHosts(ws *workspace.Workspace, create bool, names ...string) (func(), e
 }
 
 // openHost opens the workspace for a command that changes a host it
-// knows, holding the host's lock (see lockHosts); release it with the
-// returned func.
-func openHost(g *globalOptions, name string) (*workspace.Workspace, func(), error) {
+// knows, holding the host's lock (see lockHosts), with ctx bounded by
+// timeout (none when 0); release both with the returned func.
+func openHost(ctx context.Context, g *globalOptions, name string, timeout time.Duration) (context.Context, *workspace.Workspace, func(), error) {
 	if err := workspace.ValidName(name); err != nil {
-		return nil, nil, &UsageError{Msg: err.Error()}
+		return nil, nil, nil, &UsageError{Msg: err.Error()}
 	}
 	ws, err := workspace.Open(g.Workspace)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	unlock, err := lockHosts(ws, false, name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return ws, unlock, nil
+	cancel := func() {}
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	return ctx, ws, func() { cancel(); unlock() }, nil
 }
 
 // userKnownHosts is the operator's own known_hosts, read (never written) to

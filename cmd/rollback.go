@@ -73,13 +73,11 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, unlock, err := openHost(o.global, o.Name)
+	ctx, ws, release, err := openHost(ctx, o.global, o.Name, o.Timeout)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
+	defer release()
 	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: o.stdout, width: len(o.Name)}})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

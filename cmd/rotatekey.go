@@ -51,13 +51,11 @@ func runRotateKey(ctx context.Context, o *RotateKeyOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, unlock, err := openHost(o.global, o.Name)
+	ctx, ws, release, err := openHost(ctx, o.global, o.Name, o.Timeout)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
+	defer release()
 	if err := deploy.RotateKey(ctx, ws, o.Name, deploy.Options{Report: &progress{w: o.stdout, width: len(o.Name)}}); err != nil {
 		return err
 	}
