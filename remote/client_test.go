@@ -249,19 +249,25 @@ func TestWriteFileCancelled(t *testing.T) {
 
 // With Sudo and a non-root user, commands go through `sudo -n sh -c` and
 // uploads through /tmp + install. A shim stands in for sudo.
-func TestSudo(t *testing.T) {
+// sudoServer is a test server whose sudo is the shell script shim, and the
+// config of a sudo user logging in to it.
+func sudoServer(t *testing.T, shim string) (*testServer, Config) {
+	t.Helper()
 	key := newKey(t, "k")
 	srv := newTestServer(t, key.Signer.PublicKey())
 	shimDir := t.TempDir()
-	shim := "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo shim: want -n first' >&2; exit 99; }\nshift\nexport SUDO_SHIM=1\nexec \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(shimDir, "sudo"), []byte(shim), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	srv.setEnv("PATH=" + shimDir + ":" + os.Getenv("PATH"))
 	cfg := testConfig(t, srv.port(), key)
 	cfg.HostKeys.AcceptNew = true
-	cfg.User = "deploy"
-	cfg.Sudo = true
+	cfg.User, cfg.Sudo = "deploy", true
+	return srv, cfg
+}
+
+func TestSudo(t *testing.T) {
+	srv, cfg := sudoServer(t, "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo shim: want -n first' >&2; exit 99; }\nshift\nexport SUDO_SHIM=1\nexec \"$@\"\n")
 	c := mustDial(t, cfg)
 	ctx := context.Background()
 
@@ -364,19 +370,9 @@ func TestOutputAndReadFileAreCapped(t *testing.T) {
 // copy staged in /tmp, no temp file beside the target, and the target
 // untouched.
 func TestSudoWriteDroppedLeavesNothing(t *testing.T) {
-	key := newKey(t, "k")
-	srv := newTestServer(t, key.Signer.PublicKey())
-	shimDir := t.TempDir()
 	// A sudo that takes its time, as one asking PAM does: the connection
 	// drops while it waits.
-	shim := "#!/bin/sh\nshift\nsleep 1\nexec \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(shimDir, "sudo"), []byte(shim), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	srv.setEnv("PATH=" + shimDir + ":" + os.Getenv("PATH"))
-	cfg := testConfig(t, srv.port(), key)
-	cfg.HostKeys.AcceptNew = true
-	cfg.User, cfg.Sudo = "deploy", true
+	srv, cfg := sudoServer(t, "#!/bin/sh\nshift\nsleep 1\nexec \"$@\"\n")
 	c := mustDial(t, cfg)
 	uploadsBefore, _ := filepath.Glob("/tmp/bootstrap-upload-*")
 	dir := t.TempDir()
