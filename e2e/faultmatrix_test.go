@@ -36,9 +36,9 @@ import (
 //     the rerun completed the create step (one server running with the
 //     deploy key's user data, one IP, one volume, all recorded) and stopped
 //     at "connect", where nothing answers. Both destroy variants run for
-//     each row. No VM: about ten minutes of waiting (the adoption and
-//     destroy waits for the lagging lists, 20s each), in parallel with the
-//     VM tests.
+//     each row. No VM: the rows mostly wait (the adoption and destroy
+//     waits for the lagging lists, 20s each), six at a time: a few minutes,
+//     alongside the VM tests.
 //   - TestFaultMatrixVM: one VM and one real nixos-infect for the kill
 //     points that need a machine (during connect, infect, reboot): one host
 //     is killed at every point in turn, the API points too, each rerun
@@ -264,13 +264,23 @@ func TestFaultMatrixAPI(t *testing.T) {
 		{point: "transient_state and resource_still_in_use on deletes", faults: nil},
 		{point: "server stuck in starting (--timeout 15s)", faults: []localcloud.Fault{{Kind: localcloud.FaultStuckStarting, Method: "POST", Path: actionPath, Count: -1}}, timeout: "15s"},
 	}
-	var rows []matrixRow
-	for i, sc := range scenarios {
-		for _, deleted := range []bool{false, true} {
-			name := fmt.Sprintf("fm-%d-%v", i, deleted)
-			rows = append(rows, runAPIScenario(t, sc, name, deleted))
+	// The rows mostly wait (the adoption and destroy waits): several at a
+	// time, each on a cloud and a workspace of its own.
+	rows := make([]matrixRow, 2*len(scenarios))
+	slots := make(chan struct{}, 6)
+	t.Run("rows", func(t *testing.T) {
+		for i, sc := range scenarios {
+			for j, deleted := range []bool{false, true} {
+				name := fmt.Sprintf("fm-%d-%v", i, deleted)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					rows[2*i+j] = runAPIScenario(t, sc, name, deleted)
+				})
+			}
 		}
-	}
+	})
 	writeMatrix(t, "fault-matrix-api.txt", "Fault matrix, API points and faults (local cloud, machines: none; every list lags 2s)", rows)
 	for _, r := range rows {
 		if !strings.HasPrefix(r.Resumed, "ok") || r.Orphans != 0 {
