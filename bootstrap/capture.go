@@ -56,6 +56,9 @@ func (captureStep) Run(ctx context.Context, s *State) error {
 			return fmt.Errorf("copy %s from %s: %w", p, s.Rec.Address, err)
 		}
 		name := path.Base(p)
+		if !strings.HasSuffix(name, ".nix") || strings.HasPrefix(name, ".") {
+			continue // find printed something else; keep to plain *.nix names
+		}
 		if err := s.WS.WriteHostFile(s.Rec.Name, name, data, 0o644); err != nil {
 			return err
 		}

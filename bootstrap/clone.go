@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"bootstrap/channel"
@@ -24,7 +25,8 @@ type Source struct {
 	Channel      channel.Channel
 	NixOSVersion string
 	StateVersion string            // from system.stateVersion in /etc/nixos, "" when not found
-	Files        map[string][]byte // every file under /etc/nixos, by path relative to it
+	Files        map[string][]byte // the files read: *.nix, what they refer to, --include; by path relative to /etc/nixos
+	Skipped      map[string]string // the other files of /etc/nixos (never read): why
 	Ours         bool              // bootstrap.nix carries our marker
 	Host         string            // the workspace host it is, "" for a machine outside the workspace
 	Secrets      map[string][]byte // pulled from a machine outside the workspace, when asked
@@ -83,33 +85,43 @@ func (src *Source) SameRevision(rec *Record) error {
 // sourceReader is what ReadSource needs of a connection to the source.
 type sourceReader interface {
 	Output(ctx context.Context, cmd string) (string, error)
-	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// ReadFileMax reads at most max bytes, and fails on a longer file.
+	ReadFileMax(ctx context.Context, path string, max int64) ([]byte, error)
 }
 
 // MaxSourceFile bounds what a clone copies per file: /etc/nixos holds text.
 const MaxSourceFile = 1 << 20
 
+// sourceScript lists the source's /etc/nixos, sizes and all (version
+// control directories left out), without reading any file.
 const sourceScript = `exec 2>/dev/null
 . /etc/os-release; echo "os_id=$ID"
 echo "nixos_version=$(nixos-version)"
 nix-channel --list | sed 's/^/channel=/'
-find /etc/nixos -type f -size -1024k | sed 's/^/file=/'
+find /etc/nixos -name .git -prune -o -type f -printf 'file=%s %p\n'
 exit 0
 `
 
 var stateVersionRE = regexp.MustCompile(`system\.stateVersion\s*=\s*(?:lib\.mk\w+\s*)?"([0-9]{2}\.[0-9]{2})"`)
 
 // ReadSource reads the source machine: it must run NixOS with a readable
-// root "nixos" channel, or nothing is cloned.
-func ReadSource(ctx context.Context, r sourceReader, label string) (*Source, error) {
+// root "nixos" channel, or nothing is cloned. Of /etc/nixos it reads only
+// what a clone copies (see PlanClone): the *.nix files, the files they
+// refer to by relative path (./files/motd), and those matching includes
+// (path.Match on the path below /etc/nixos or the base name); never a file
+// that looks like a secret (secretLike), never one over MaxSourceFile. The
+// others are listed in Source.Skipped, unread.
+func ReadSource(ctx context.Context, r sourceReader, label string, includes []string) (*Source, error) {
 	out, err := r.Output(ctx, sourceScript)
 	if err != nil {
 		return nil, fmt.Errorf("read clone source %s: %w", label, err)
 	}
-	src := &Source{Label: label, Files: map[string][]byte{}}
+	src := &Source{Label: label, Files: map[string][]byte{}, Skipped: map[string]string{}}
 	var osID string
-	var channels, files []string
+	var channels []string
+	sizes := map[string]int64{}
 	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), "=")
 		switch k {
@@ -120,7 +132,13 @@ func ReadSource(ctx context.Context, r sourceReader, label string) (*Source, err
 		case "channel":
 			channels = append(channels, v)
 		case "file":
-			files = append(files, v)
+			size, p, ok := strings.Cut(v, " ")
+			n, err := strconv.ParseInt(size, 10, 64)
+			rel, below := strings.CutPrefix(path.Clean(p), NixOSDir+"/")
+			if !ok || err != nil || !below {
+				continue // not below /etc/nixos once cleaned
+			}
+			sizes[rel] = n
 		}
 	}
 	if osID != "nixos" {
@@ -131,16 +149,61 @@ func ReadSource(ctx context.Context, r sourceReader, label string) (*Source, err
 		return nil, &PreflightError{Reason: fmt.Sprintf("cannot read the channel of clone source %s: %v", label, err), Hint: "give root a nixos channel on the source (nix-channel --add https://nixos.org/channels/nixos-YY.MM nixos)"}
 	}
 	src.Channel = ch
-	for _, f := range files {
-		rel := strings.TrimPrefix(path.Clean(f), "/etc/nixos/")
-		if rel == f || strings.HasPrefix(rel, "../") {
-			continue
+	read := func(rel string) error {
+		if sizes[rel] > MaxSourceFile {
+			src.Skipped[rel] = fmt.Sprintf("over %d KiB: /etc/nixos holds text", MaxSourceFile>>10)
+			return nil
 		}
-		data, err := r.ReadFile(ctx, f)
+		data, err := r.ReadFileMax(ctx, NixOSDir+"/"+rel, MaxSourceFile)
 		if err != nil {
-			return nil, fmt.Errorf("copy %s from %s: %w", f, label, err)
+			return fmt.Errorf("copy %s/%s from %s: %w", NixOSDir, rel, label, err)
 		}
 		src.Files[rel] = data
+		return nil
+	}
+	// The *.nix files, then what they refer to.
+	for _, rel := range slices.Sorted(maps.Keys(sizes)) {
+		switch {
+		case !strings.HasSuffix(rel, ".nix"):
+		case secretLike.MatchString(rel):
+			src.Skipped[rel] = secretSkip
+		default:
+			if err := read(rel); err != nil {
+				return nil, err
+			}
+		}
+	}
+	referenced := map[string]string{}
+	for _, rel := range slices.Sorted(maps.Keys(src.Files)) {
+		for _, ref := range relativeRefs(rel, src.Files[rel]) {
+			if _, ok := referenced[ref]; !ok {
+				referenced[ref] = rel
+			}
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(sizes)) {
+		if strings.HasSuffix(rel, ".nix") {
+			continue
+		}
+		by, isRef := referenced[rel]
+		included := slices.ContainsFunc(includes, func(g string) bool {
+			a, _ := path.Match(g, rel)
+			b, _ := path.Match(g, path.Base(rel))
+			return a || b
+		})
+		switch {
+		case secretLike.MatchString(rel):
+			src.Skipped[rel] = secretSkip
+		case isRef || included:
+			if err := read(rel); err != nil {
+				return nil, err
+			}
+		default:
+			src.Skipped[rel] = "not a .nix file nor referred to by one: copy it with --include " + rel
+		}
+		if isRef && src.Skipped[rel] != "" {
+			src.Skipped[rel] += " (" + by + " refers to it)"
+		}
 	}
 	src.Ours = strings.HasPrefix(string(src.Files["bootstrap.nix"]), templatesMarker())
 	for _, name := range slices.Sorted(maps.Keys(src.Files)) {
@@ -150,6 +213,23 @@ func ReadSource(ctx context.Context, r sourceReader, label string) (*Source, err
 		}
 	}
 	return src, nil
+}
+
+// pathLiteral is a Nix path relative to the file it is in: ./x, ../x.
+var pathLiteral = regexp.MustCompile(`(?:^|[\s\[\](){};=:,])(\.\.?/[A-Za-z0-9._+\-/]+)`)
+
+// relativeRefs lists the files below /etc/nixos that the Nix file rel
+// refers to by relative path, as paths below /etc/nixos.
+func relativeRefs(rel string, data []byte) []string {
+	var refs []string
+	for _, m := range pathLiteral.FindAllSubmatch(data, -1) {
+		p := path.Clean(path.Join(path.Dir(rel), string(m[1])))
+		if p == "." || p == ".." || strings.HasPrefix(p, "../") {
+			continue // outside /etc/nixos
+		}
+		refs = append(refs, p)
+	}
+	return refs
 }
 
 // sourceChannel picks the root channel named "nixos" from nix-channel
@@ -175,16 +255,21 @@ type CloneFiles struct {
 	Skipped map[string]string // path: why it was not copied
 }
 
-// secretLike names files in /etc/nixos that look like key material; they
-// are only copied with --with-secrets.
-var secretLike = regexp.MustCompile(`(?i)(secret|password|passwd|token|\.key$|\.pem$|\.age$|id_(rsa|ed25519|ecdsa))`)
+// secretLike names files in /etc/nixos that look like key material or
+// credentials: a clone never copies them, in plaintext or at all (clone
+// --with-secrets copies bootstrap's own secrets, into the age store).
+var secretLike = regexp.MustCompile(`(?i)(secret|password|passwd|token|credential|private|\.priv$|\.key$|\.pem$|\.p12$|\.age$|\.env$|id_(rsa|ed25519|ecdsa)|(^|/)wireguard/|(^|/)\.git(/|$))`)
 
-// PlanClone decides which of the source's files the new machine gets:
-// never hardware-configuration.nix (captured fresh on the new hardware),
-// never our generated configuration.nix and bootstrap.nix (regenerated for
-// the new host), and key-like files only withSecrets.
-func PlanClone(src *Source, withSecrets bool) CloneFiles {
+const secretSkip = "looks like a secret: never copied in plaintext; put it in the age store (bootstrap secrets set NAME KEY FILE) and read it from " + secrets.Dir + "/KEY"
+
+// PlanClone decides which of the files read from the source the new
+// machine gets: never hardware-configuration.nix (captured fresh on the
+// new hardware), never our generated configuration.nix and bootstrap.nix
+// (regenerated for the new host); and it carries over what ReadSource did
+// not read, with why.
+func PlanClone(src *Source) CloneFiles {
 	cf := CloneFiles{Extra: map[string][]byte{}, Skipped: map[string]string{}}
+	maps.Copy(cf.Skipped, src.Skipped)
 	for _, name := range slices.Sorted(maps.Keys(src.Files)) {
 		data := src.Files[name]
 		switch {
@@ -198,8 +283,6 @@ func PlanClone(src *Source, withSecrets bool) CloneFiles {
 			cf.HostNix = data
 		case !src.Ours && name == "configuration.nix":
 			cf.HostNix = data // imported by our configuration.nix as host.nix
-		case !withSecrets && secretLike.MatchString(name):
-			cf.Skipped[name] = "looks like a secret (copy with --with-secrets)"
 		default:
 			cf.Extra[name] = data
 		}
@@ -253,7 +336,7 @@ type SourceLogin struct {
 // and its pinned host key; without rec, the machine login names. With
 // pullSecrets the values in secrets.Dir on the source are read too, into
 // Source.Secrets (a workspace host's are copied from the workspace instead).
-func ReadCloneSource(ctx context.Context, ws *workspace.Workspace, label string, rec *Record, login SourceLogin, pullSecrets bool) (*Source, error) {
+func ReadCloneSource(ctx context.Context, ws *workspace.Workspace, label string, rec *Record, login SourceLogin, pullSecrets bool, includes []string) (*Source, error) {
 	var c *remote.Client
 	var err error
 	if rec != nil {
@@ -265,7 +348,7 @@ func ReadCloneSource(ctx context.Context, ws *workspace.Workspace, label string,
 		return nil, fmt.Errorf("connect to clone source %s: %w", label, err)
 	}
 	defer c.Close()
-	src, err := ReadSource(ctx, c, label)
+	src, err := ReadSource(ctx, c, label, includes)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,7 @@ package bootstrap
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
 	"bootstrap/remote"
 	"bootstrap/workspace"
@@ -66,9 +64,19 @@ func (r *Record) Where() string {
 // key alone, and the host key pinned in the workspace's known_hosts alone.
 // It gives up after DefaultConnectTimeout: the host should be up.
 func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remote.Client, error) {
-	deploy, err := ws.LoadDeployKey()
+	deploy, err := ws.LoadKey(rec.DeployKeyName())
 	if err != nil {
 		return nil, err
+	}
+	return DialHostWith(ctx, ws, rec, deploy)
+}
+
+// DialHostWith is DialHost offering the given deploy keys, in order (a key
+// rotation offers the old key and the new one).
+func DialHostWith(ctx context.Context, ws *workspace.Workspace, rec *Record, keys ...*workspace.DeployKey) (*remote.Client, error) {
+	var offered []remote.Key
+	for _, k := range keys {
+		offered = append(offered, remote.Key{Name: ws.Rel(k.Path), Signer: k.Signer})
 	}
 	port := rec.Port
 	if port == 0 {
@@ -80,9 +88,36 @@ func DialHost(ctx context.Context, ws *workspace.Workspace, rec *Record) (*remot
 		Host:     rec.Address,
 		Port:     port,
 		User:     "root",
-		Keys:     []remote.Key{{Name: ws.Rel(deploy.Path), Signer: deploy.Signer}},
+		Keys:     offered,
 		HostKeys: &remote.HostKeys{KnownHosts: ws.KnownHosts()},
 	})
+}
+
+// DeployKey loads the deploy key of host name, generating it for a new
+// host: the one its record names, else its own (keys/NAME_ed25519), or the
+// workspace's shared one when shared. A host recorded before per-host keys
+// keeps the shared one. A recorded host whose key is missing is an error:
+// that key alone logs in to it.
+func DeployKey(ws *workspace.Workspace, name string, shared bool) (*workspace.DeployKey, error) {
+	rec, ok, err := LoadRecord(ws, name)
+	if err != nil {
+		return nil, err
+	}
+	rel := workspace.HostKeyName(name)
+	switch {
+	case ok:
+		rel = rec.DeployKeyName()
+		if rec.Done(StepConnect) {
+			k, err := ws.LoadKey(rel)
+			if err != nil {
+				return nil, fmt.Errorf("%s logs in with %s only: %w", name, rel, err)
+			}
+			return k, nil
+		}
+	case shared:
+		rel = workspace.SharedKey
+	}
+	return ws.EnsureKey(rel)
 }
 
 // HostKeyFile is the file in the host's directory that holds the host key
@@ -98,7 +133,7 @@ func Forget(ws *workspace.Workspace, rec *Record) error {
 		}
 	}
 	for _, f := range []string{"state.json", HostKeyFile} {
-		if err := os.Remove(ws.HostFile(rec.Name, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := ws.RemoveHostFile(rec.Name, f); err != nil {
 			return err
 		}
 	}

@@ -59,6 +59,17 @@ type Options struct {
 
 	AutoUpgrade bool // system.autoUpgrade on the same channel
 
+	// KeepKeys says which keys besides the deploy key become root's on
+	// NixOS: KeepAll (root's authorized_keys, the default when empty),
+	// KeepNone, or the name of a file whose lines, KeepKeysLines, are the
+	// keys (see carryKeys).
+	KeepKeys      string
+	KeepKeysLines []string
+
+	// SharedDeployKey: a new host gets the workspace's shared deploy key
+	// (keys/deploy_ed25519) instead of its own (keys/NAME_ed25519).
+	SharedDeployKey bool
+
 	// Network is how the host's network is declared after the reboot:
 	// network.ModeAuto (the default when empty), ModeDHCP or ModeStatic.
 	Network string
@@ -118,6 +129,10 @@ type State struct {
 	secrets *secrets.Decrypted // in memory only; wiped at the end
 
 	note string // the running step's one-line summary
+
+	// connected, when set, is called once the connect step is recorded
+	// done (provider.Machine's optional Connected).
+	connected func(context.Context) error
 }
 
 // Note sets the summary printed after the running step.
@@ -223,6 +238,12 @@ func Run(ctx context.Context, s *State, steps []Step) (err error) {
 			return err
 		}
 		fmt.Fprintf(out, "  %-9s  %8s  %s\n", name, round(sr.Seconds), s.note)
+		if name == StepConnect && s.connected != nil {
+			if err := s.connected(ctx); err != nil {
+				return &StepError{Step: name, Host: s.Rec.Name, Err: err}
+			}
+			s.connected = nil
+		}
 	}
 	return nil
 }

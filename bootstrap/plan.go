@@ -31,7 +31,14 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		rec.Port = 22
 	}
 	deployLine, deployNote := "", ""
-	if k, err := ws.LoadDeployKey(); err == nil {
+	keyName := workspace.HostKeyName(opts.Name)
+	switch {
+	case existed:
+		keyName = rec.DeployKeyName()
+	case opts.SharedDeployKey:
+		keyName = workspace.SharedKey
+	}
+	if k, err := ws.LoadKey(keyName); err == nil {
 		deployLine = k.AuthorizedKey
 	} else {
 		// Render with a throwaway key: the real one is generated on the first real run.
@@ -41,7 +48,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		}
 		pk, _ := ssh.NewPublicKey(pub)
 		deployLine = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))) + " placeholder-deploy-key"
-		deployNote = " (would be generated: " + ws.Rel(ws.KeyPath()) + ", 0600)"
+		deployNote = " (would be generated: " + keyName + ", 0600)"
 	}
 	s := &State{Opts: opts, WS: ws, Rec: rec}
 	fmt.Fprintf(w, "dry run: %s to NixOS %s; no host is contacted and nothing is written\n\n", opts.Name, opts.Channel)
@@ -54,7 +61,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 			offered = append(offered, k.String())
 		}
 	}
-	offered = append(offered, ws.Rel(ws.KeyPath())+deployNote)
+	offered = append(offered, keyName+deployNote)
 	addr := opts.Host
 	if addr == "" {
 		addr = "<address of the new " + opts.Provider + " machine>"
@@ -103,6 +110,15 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 	if src == "" {
 		src = "default from templates"
 	}
+	keep := "root's authorized_keys, each with its options, without a cloud image's login refusal"
+	switch opts.KeepKeys {
+	case KeepNone:
+		keep = "no other key (--keep-keys none)"
+	case "", KeepAll:
+	default:
+		keep = fmt.Sprintf("the %d key(s) of %s", len(opts.KeepKeysLines), opts.KeepKeys)
+	}
+	fmt.Fprintf(w, "              root's keys on NixOS: the deploy key and %s; the upload names each key found, carried or dropped (a sudo user's are never carried)\n", keep)
 	fmt.Fprintf(w, "   --- host.nix (%s)\n%s", src, indent(string(opts.HostNix)))
 	fmt.Fprintf(w, "   --- bootstrap.nix (%s; root's existing authorized keys are added at run time)\n%s", factsNote, indent(string(boot)))
 	fmt.Fprintf(w, "   --- configuration.nix\n%s", indent(string(conf)))

@@ -72,7 +72,8 @@ kv tmp_on_root "$([ "$(findmnt -n -o TARGET --target /tmp)" = / ] && echo yes ||
 kv tmp_free_kib "$(df -Pk /tmp | awk 'NR==2{print $4}')"
 kv boot_id "$(cat /proc/sys/kernel/random/boot_id)"
 kv marker "$($SUDO head -n1 /etc/nixos/bootstrap.nix)"
-{ $SUDO cat /root/.ssh/authorized_keys; [ "$(id -u)" != 0 ] && cat "$HOME/.ssh/authorized_keys"; } | grep -v '^[[:space:]]*\(#\|$\)' | sed 's/^/authorized_key=/'
+$SUDO cat /root/.ssh/authorized_keys | grep -v '^[[:space:]]*\(#\|$\)' | sed 's/^/authorized_key=/'
+[ "$(id -u)" != 0 ] && grep -v '^[[:space:]]*\(#\|$\)' "$HOME/.ssh/authorized_keys" | sed 's/^/user_key=/'
 exit 0
 `
 
@@ -95,7 +96,8 @@ type facts struct {
 	TmpFreeKiB                       int64
 	BootID                           string
 	Marker                           string
-	AuthorizedKeys                   []string
+	AuthorizedKeys                   []string // root's
+	UserKeys                         []string // the login user's, when not root
 }
 
 func parseFacts(out string) (*facts, error) {
@@ -167,6 +169,10 @@ func parseFacts(out string) (*facts, error) {
 		case "authorized_key":
 			if v = strings.TrimSpace(v); v != "" {
 				f.AuthorizedKeys = append(f.AuthorizedKeys, v)
+			}
+		case "user_key":
+			if v = strings.TrimSpace(v); v != "" {
+				f.UserKeys = append(f.UserKeys, v)
 			}
 		}
 	}

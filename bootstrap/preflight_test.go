@@ -1,11 +1,15 @@
 package bootstrap
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 
 	"bootstrap/channel"
+	"golang.org/x/crypto/ssh"
+
 	"bootstrap/provider"
 	"bootstrap/templates"
 )
@@ -169,17 +173,59 @@ func TestHasSubscription(t *testing.T) {
 	}
 }
 
-func TestCleanKeys(t *testing.T) {
-	const a = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE alice@laptop"
-	const deploy = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2JRyI3kvEXvEX3JlTQ6y4H0y3E1p5r2ovNlO05VYdm deploy"
-	got := cleanKeys([]string{
-		a,
-		`from="10.0.0.1",no-pty ` + a, // duplicate with options
-		"not a key",
-		deploy, // the deploy key is added by the template itself
-	}, deploy)
-	if len(got) != 1 || got[0] != a {
-		t.Errorf("got %q, want [%q]", got, a)
+// Root's keys keep their options on NixOS; the cloud images' login
+// refusal goes; the sudo user's keys do not become root's; every key is
+// named, carried or dropped.
+func TestCarryKeys(t *testing.T) {
+	const (
+		alice  = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE alice@laptop"
+		backup = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOQvA3Ak3D/dCr3o4ZUfN1N9ee1vPH3jQb1h1ijKYr6q backup@nas"
+		ubuntu = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP6jDxPw4eU5C4sWn9l1OKs0mCY2qP8o8vX7mq3wGhY0 ubuntu@laptop"
+		deploy = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2JRyI3kvEXvEX3JlTQ6y4H0y3E1p5r2ovNlO05VYdm deploy"
+	)
+	restricted := `from="10.0.0.0/8",command="borg serve --restrict-to-path /backup",restrict ` + backup
+	wrapped := `no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo 'Please login as the user \"ubuntu\" rather than the user \"root\".';echo;sleep 10;exit 142" ` + ubuntu
+	root := []string{alice, restricted, wrapped, `from="10.0.0.1",no-pty ` + alice, "not a key", deploy}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	pk, _ := ssh.NewPublicKey(pub)
+	carol := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))) + " carol@sudo-user"
+	user := []string{ubuntu, alice, carol}
+	tests := []struct {
+		name     string
+		keep     string
+		file     []string
+		carried  []string
+		dropped  int
+		someNote string
+	}{
+		{"all: without the cloud image's wrapper", KeepAll, nil, []string{alice, restricted, ubuntu}, 1, "without the cloud image's"},
+		{"all: root's keys with their options", KeepAll, nil, []string{alice, restricted, ubuntu}, 1, "carol@sudo-user"},
+		{"none", KeepNone, nil, nil, 4, "--keep-keys none"},
+		{"a file", "./root-keys", []string{restricted}, []string{restricted}, 3, "not in --keep-keys ./root-keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, notes := carryKeys(root, user, deploy, tt.keep, tt.file)
+			if strings.Join(got, "\n") != strings.Join(tt.carried, "\n") {
+				t.Errorf("got carried\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.carried, "\n"))
+			}
+			dropped, all := 0, ""
+			for _, n := range notes {
+				if !n.Carried {
+					dropped++
+				}
+				all += n.String() + "\n"
+			}
+			if dropped != tt.dropped {
+				t.Errorf("got %d dropped, want %d:\n%s", dropped, tt.dropped, all)
+			}
+			if !strings.Contains(all, tt.someNote) {
+				t.Errorf("got notes\n%s\nwant one saying %q", all, tt.someNote)
+			}
+			if tt.keep == KeepAll && !strings.Contains(all, "not root's: a sudo user's key") {
+				t.Errorf("got notes\n%s\nwant the login user's key named as dropped", all)
+			}
+		})
 	}
 }
 
@@ -214,5 +260,17 @@ func TestCompatible(t *testing.T) {
 				t.Fatalf("got %v, want a conflict on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// The login user's keys are read apart from root's.
+func TestFactsKeepUserKeysApart(t *testing.T) {
+	const bob = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP6jDxPw4eU5C4sWn9l1OKs0mCY2qP8o8vX7mq3wGhY0 bob@laptop"
+	f, err := parseFacts(withFact(debianFacts, "user_key", bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.UserKeys) != 1 || f.UserKeys[0] != bob || len(f.AuthorizedKeys) != 1 || strings.Contains(f.AuthorizedKeys[0], "bob") {
+		t.Errorf("got root's %q and the user's %q, want alice as root's and bob as the user's", f.AuthorizedKeys, f.UserKeys)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"time"
 
 	"bootstrap/network"
@@ -52,6 +51,12 @@ type Record struct {
 
 	// HostKey is the SHA256 fingerprint of the pinned ed25519 host key.
 	HostKey string `json:"host_key,omitempty"`
+
+	// DeployKey is the deploy key root logs in with on this host, relative
+	// to the workspace: keys/NAME_ed25519 (its own, the default) or
+	// keys/deploy_ed25519 (shared with other hosts). Hosts recorded before
+	// per-host keys have none: the shared one.
+	DeployKey string `json:"deploy_key,omitempty"`
 
 	OS    string           `json:"os,omitempty"`
 	Arch  string           `json:"arch,omitempty"`
@@ -112,6 +117,14 @@ type StepRecord struct {
 // own data from a top-level field named after the provider into Machine.
 const recordVersion = 2
 
+// DeployKeyName is the deploy key of the host (see DeployKey).
+func (r *Record) DeployKeyName() string {
+	if r.DeployKey == "" {
+		return workspace.SharedKey
+	}
+	return r.DeployKey
+}
+
 // Done reports whether step finished (or was skipped) in an earlier run.
 func (r *Record) Done(step string) bool {
 	s, ok := r.Steps[step]
@@ -154,8 +167,11 @@ func (r *Record) mark(step, status string) *StepRecord {
 // LoadRecord reads hosts/NAME/state.json, in the current layout whatever
 // the version it was written in; ok is false when the host is new.
 func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err error) {
+	if err := workspace.ValidName(name); err != nil {
+		return nil, false, err
+	}
 	path := ws.HostFile(name, "state.json")
-	data, err := os.ReadFile(path)
+	data, err := ws.ReadHostFile(name, "state.json")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -165,6 +181,14 @@ func LoadRecord(ws *workspace.Workspace, name string) (rec *Record, ok bool, err
 	rec, err = parseRecord(data, ws.Rel(path))
 	if err != nil {
 		return nil, false, &BrokenRecordError{Name: name, Path: ws.Rel(path), Err: err}
+	}
+	// Every path of the host is built from its name: a record must name
+	// the directory it is in.
+	if rec.Name != name {
+		return nil, false, &BrokenRecordError{Name: name, Path: ws.Rel(path), Err: &RecordError{Path: ws.Rel(path), Reason: fmt.Sprintf("it names host %q, not %s, the directory it is in", rec.Name, name)}}
+	}
+	if k := rec.DeployKey; k != "" && k != workspace.SharedKey && k != workspace.HostKeyName(name) {
+		return nil, false, &BrokenRecordError{Name: name, Path: ws.Rel(path), Err: &RecordError{Path: ws.Rel(path), Reason: fmt.Sprintf("its deploy key %q is neither %s nor %s", k, workspace.HostKeyName(name), workspace.SharedKey)}}
 	}
 	return rec, true, nil
 }
@@ -187,6 +211,16 @@ func (e *BrokenRecordError) Hint() string {
 		return "upgrade bootstrap"
 	}
 	return "restore " + e.Path + " from version control (git checkout -- " + e.Path + "), or drop the host with bootstrap forget " + e.Name
+}
+
+// RecordError is a state.json that cannot be a record of its host. Nothing
+// was done with it.
+type RecordError struct {
+	Path, Reason string
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%s: %s; refusing it (restore it from version control)", e.Path, e.Reason)
 }
 
 // LoadRecords reads the records of every host of the workspace, by name.

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -160,4 +161,49 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 		t.Fatal(err)
 	}
 	return ca.String() == cb.String()
+}
+
+// Each new host gets its own deploy key; the shared one only when asked;
+// a host recorded before per-host keys keeps the shared one.
+func TestDeployKeyPerHost(t *testing.T) {
+	ws, err := workspace.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := DeployKey(ws, "web-1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DeployKey(ws, "web-2", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := DeployKey(ws, "web-3", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Rel(a.Path) != "keys/web-1_ed25519" || ws.Rel(b.Path) != "keys/web-2_ed25519" || ws.Rel(shared.Path) != workspace.SharedKey {
+		t.Errorf("got %s, %s, %s, want keys/web-1_ed25519, keys/web-2_ed25519 and the shared key", ws.Rel(a.Path), ws.Rel(b.Path), ws.Rel(shared.Path))
+	}
+	if a.AuthorizedKey == b.AuthorizedKey {
+		t.Errorf("got the same key for two hosts, want one each")
+	}
+	// A host bootstrapped before per-host keys.
+	legacy := &Record{Name: "old-1", Provider: "ssh", Steps: map[string]*StepRecord{StepConnect: {Status: StatusDone}}}
+	if err := SaveRecord(ws, legacy); err != nil {
+		t.Fatal(err)
+	}
+	k, err := DeployKey(ws, "old-1", false)
+	if err != nil || k.AuthorizedKey != shared.AuthorizedKey {
+		t.Errorf("legacy host: got %v, %v, want the shared key", k, err)
+	}
+	// A record may only name its own key or the shared one.
+	hostile := &Record{Name: "web-9", Provider: "ssh", DeployKey: "../../.ssh/id_ed25519"}
+	if err := SaveRecord(ws, hostile); err != nil {
+		t.Fatal(err)
+	}
+	var re *RecordError
+	if _, _, err := LoadRecord(ws, "web-9"); !errors.As(err, &re) {
+		t.Errorf("record naming another key: got %v, want a RecordError", err)
+	}
 }

@@ -57,10 +57,11 @@ func Bootstrap(ctx context.Context, ws *workspace.Workspace, opts Options, machi
 		return err
 	}
 	defer s.secrets.Wipe()
-	deploy, err := ws.EnsureDeployKey()
+	deploy, err := DeployKey(ws, opts.Name, opts.SharedDeployKey)
 	if err != nil {
 		return err
 	}
+	rec.DeployKey = ws.Rel(deploy.Path)
 	logf, err := ws.OpenLog(opts.Name)
 	if err != nil {
 		return err
@@ -191,14 +192,6 @@ func (p provisionStep) starting(s *State) string {
 }
 func (provisionStep) always() {}
 
-// Cleanup tells a machine that keeps a secret until the first connection
-// (a generated host key) that the connection happened.
-func (p provisionStep) Cleanup(s *State) {
-	if c, ok := p.m.(interface{ Connected() }); ok && s.Rec.Done(StepConnect) {
-		c.Connected()
-	}
-}
-
 func (p provisionStep) Run(ctx context.Context, s *State) error {
 	got, err := p.m.Provision(ctx, &provider.Run{Record: &s.Rec.Machine, Save: s.Save, Connected: s.Rec.Done(StepConnect)})
 	if err != nil {
@@ -208,6 +201,13 @@ func (p provisionStep) Run(ctx context.Context, s *State) error {
 		return fmt.Errorf("%s moved from %s to %s: destroy it and start again", s.Rec.Name, s.Rec.Address, got.Address)
 	}
 	s.Rec.Address = got.Address
+	if c, ok := p.m.(interface {
+		Connected(context.Context) error
+	}); ok && got.HostKey != nil {
+		// A machine keeping a secret until the first connection (a host
+		// key it generated) hears once that connection is recorded.
+		s.connected = c.Connected
+	}
 	if got.HostKey != nil && !s.Rec.Done(StepPreflight) {
 		if err := s.WS.PinHostKey(got.Address, s.Rec.Port, got.HostKey); err != nil {
 			return err

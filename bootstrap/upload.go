@@ -1,16 +1,13 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"golang.org/x/crypto/ssh"
 
 	"bootstrap/network"
 	"bootstrap/templates"
@@ -36,16 +33,23 @@ func (uploadStep) redo(s *State) bool {
 }
 
 func (uploadStep) Run(ctx context.Context, s *State) error {
-	files, err := renderFiles(s)
+	files, notes, err := renderFiles(s)
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		if dir := path.Dir(f.name); dir != "." {
-			if err := os.MkdirAll(filepath.Join(s.WS.HostDir(s.Rec.Name), filepath.FromSlash(dir)), 0o755); err != nil {
-				return err
-			}
+	carried := 0
+	for _, n := range notes {
+		what := "dropped"
+		if n.Carried {
+			what, carried = "carried", carried+1
 		}
+		line := fmt.Sprintf("  %-9s  %-8s  %s", "keys", what, n)
+		fmt.Fprintln(s.Log, strings.TrimSpace(line))
+		if s.Opts.Stdout != nil {
+			fmt.Fprintln(s.Opts.Stdout, line)
+		}
+	}
+	for _, f := range files {
 		if err := s.WS.WriteHostFile(s.Rec.Name, filepath.FromSlash(f.name), f.data, 0o644); err != nil {
 			return err
 		}
@@ -59,7 +63,7 @@ func (uploadStep) Run(ctx context.Context, s *State) error {
 		}
 		names = append(names, f.name)
 	}
-	s.Note("%s to %s", strings.Join(names, ", "), NixOSDir)
+	s.Note("%s to %s; root's keys: the deploy key and %d carried over, %d dropped", strings.Join(names, ", "), NixOSDir, carried, len(notes)-carried)
 	return nil
 }
 
@@ -68,16 +72,22 @@ type file struct {
 	data []byte
 }
 
-// renderFiles produces the three files in upload order.
-func renderFiles(s *State) ([]file, error) {
+// renderFiles produces the files in upload order, and says which of the
+// host's keys became root's.
+func renderFiles(s *State) ([]file, []KeyNote, error) {
 	if s.Rec.Facts == nil {
-		return nil, fmt.Errorf("no host facts recorded: run preflight first")
+		return nil, nil, fmt.Errorf("no host facts recorded: run preflight first")
 	}
+	var root, user []string
+	if s.facts != nil {
+		root, user = s.facts.AuthorizedKeys, s.facts.UserKeys
+	}
+	keys, notes := carryKeys(root, user, s.Deploy.AuthorizedKey, cmp.Or(s.Opts.KeepKeys, KeepAll), s.Opts.KeepKeysLines)
 	cfg := templates.Config{
 		Name:           s.Rec.Name,
 		Channel:        s.Opts.Channel,
 		DeployKey:      s.Deploy.AuthorizedKey,
-		AuthorizedKeys: cleanKeys(s.facts.authorizedKeys(), s.Deploy.AuthorizedKey),
+		AuthorizedKeys: keys,
 		Facts:          *s.Rec.Facts,
 		AutoUpgrade:    s.Opts.AutoUpgrade,
 		StateVersion:   s.Opts.StateVersion,
@@ -85,11 +95,11 @@ func renderFiles(s *State) ([]file, error) {
 	}
 	boot, err := templates.BootstrapNix(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("render bootstrap.nix: %w", err)
+		return nil, nil, fmt.Errorf("render bootstrap.nix: %w", err)
 	}
 	conf, err := templates.ConfigurationNix(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("render configuration.nix: %w", err)
+		return nil, nil, fmt.Errorf("render configuration.nix: %w", err)
 	}
 	files := []file{{"host.nix", s.Opts.HostNix}}
 	for _, name := range slices.Sorted(maps.Keys(s.Opts.ExtraFiles)) {
@@ -101,40 +111,9 @@ func renderFiles(s *State) ([]file, error) {
 	if cfg.Networking {
 		nix, err := network.NetworkingNix(s.Rec.Network, s.Opts.Channel)
 		if err != nil {
-			return nil, fmt.Errorf("render %s: %w", network.FileName, err)
+			return nil, nil, fmt.Errorf("render %s: %w", network.FileName, err)
 		}
 		files = append(files, file{network.FileName, nix})
 	}
-	return append(files, file{"bootstrap.nix", boot}, file{"configuration.nix", conf}), nil
-}
-
-func (f *facts) authorizedKeys() []string {
-	if f == nil {
-		return nil
-	}
-	return f.AuthorizedKeys
-}
-
-// cleanKeys keeps the valid public keys of authorized_keys lines as
-// "type base64 comment" (options such as from= are dropped, as nixos-infect
-// does), without duplicates and without the deploy key.
-func cleanKeys(lines []string, deploy string) []string {
-	seen := map[string]bool{}
-	if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(deploy)); err == nil {
-		seen[string(pk.Marshal())] = true
-	}
-	var keys []string
-	for _, l := range lines {
-		pk, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(l))
-		if err != nil || seen[string(pk.Marshal())] {
-			continue
-		}
-		seen[string(pk.Marshal())] = true
-		k := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
-		if comment = strings.TrimSpace(comment); comment != "" {
-			k += " " + comment
-		}
-		keys = append(keys, k)
-	}
-	return keys
+	return append(files, file{"bootstrap.nix", boot}, file{"configuration.nix", conf}), notes, nil
 }

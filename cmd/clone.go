@@ -29,8 +29,9 @@ type CloneOptions struct {
 	SourceIdentities []string
 	SourceHostKey    string
 	WithSecrets      bool
-	ChannelHead      bool               // build from the head of the source's channel, not from the release it runs
-	FollowChannel    bool               // subscribe the clone to the channel again once it is built
+	ChannelHead      bool // build from the head of the source's channel, not from the release it runs
+	FollowChannel    bool // subscribe the clone to the channel again once it is built
+	Includes         []string
 	Settings         map[string]*string // the clouds' settings, "" for the source's or the default
 
 	global *globalOptions
@@ -45,10 +46,12 @@ func newCloneCmd(g *globalOptions) *cobra.Command {
 		Use:   "clone SOURCE NAME",
 		Short: "Make a new machine with the channel and configuration of a NixOS machine",
 		Long: `Read a NixOS machine's /etc/nixos, root channel and state version over SSH and bootstrap
-a new machine NAME with the same channel and files, except hardware-configuration.nix,
-which is captured fresh on the new hardware. The new host gets its own hostname (forced
-in bootstrap.nix), its own SSH host keys and the workspace deploy key. Secrets are copied
-only with --with-secrets.
+a new machine NAME with the same channel and its *.nix files (and the files they refer to
+by relative path), except hardware-configuration.nix, which is captured fresh on the new
+hardware. Other files only with --include GLOB; a file that looks like a secret never
+(wireguard keys, *.key, *.env, credentials...). The new host gets its own hostname
+(forced in bootstrap.nix), its own SSH host keys and its own deploy key. Bootstrap's
+secrets are copied only with --with-secrets, and only into the age store.
 
 The clone runs the nixpkgs revision the source runs, not the channel's head: before its
 first boot it is subscribed to the source's release (releases.nixos.org keeps every one)
@@ -75,7 +78,8 @@ zone and image) or [user@]host of any reachable NixOS machine (--source-identity
 	f.IntVarP(&o.Port, "port", "p", 22, "with --to ssh: SSH port of --host")
 	f.StringArrayVar(&o.SourceIdentities, "source-identity", nil, "private key to log in to a SOURCE outside the workspace (repeatable)")
 	f.StringVar(&o.SourceHostKey, "source-host-key", "", "expected ed25519 host key fingerprint of SOURCE, SHA256:...")
-	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too")
+	f.BoolVar(&o.WithSecrets, "with-secrets", false, "copy the source's secrets too, into the age store (never to a plaintext file)")
+	f.StringArrayVar(&o.Includes, "include", nil, "also copy the files of the source's /etc/nixos matching GLOB (on the path below /etc/nixos or the base name; repeatable); files that look like secrets are never copied")
 	f.BoolVar(&o.ChannelHead, "channel-head", false, "build the clone from the head of the source's channel instead of the release the source runs")
 	f.BoolVar(&o.FollowChannel, "follow-channel", false, "once the clone is built from the source's release, subscribe it to the source's channel again (default: it stays on the release)")
 	settingFlags(cmd, o.Settings, func(provider.Setting) bool { return true }, func(c provider.Cloud, s provider.Setting) (string, string) {
@@ -162,7 +166,12 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) (err err
 		login.Keys, login.HostKey, login.AcceptNewHostKey = keys, o.SourceHostKey, o.AcceptNewHostKey
 		login.ExtraKnownHosts, login.ConfirmHostKey = userKnownHosts(), hostKeyPrompt(o.stdin, o.stderr)
 	}
-	src, err := bootstrap.ReadCloneSource(ctx, ws, o.Source, srcRec, login, o.WithSecrets)
+	if o.Timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	sctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	src, err := bootstrap.ReadCloneSource(sctx, ws, o.Source, srcRec, login, o.WithSecrets, o.Includes)
 	if err != nil {
 		return err
 	}
@@ -177,7 +186,7 @@ func runClone(ctx context.Context, cmd *cobra.Command, o *CloneOptions) (err err
 			return err
 		}
 	}
-	plan := bootstrap.PlanClone(src, o.WithSecrets)
+	plan := bootstrap.PlanClone(src)
 	if plan.HostNix == nil {
 		return usagef("clone source %s has neither host.nix nor configuration.nix in /etc/nixos", o.Source)
 	}

@@ -151,6 +151,12 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 		fmt.Fprint(o.stdout, order.Plan())
 		return bootstrap.Plan(o.stdout, ws, opts)
 	}
+	// One run per host from here on: the first write.
+	unlock, err := lockHosts(ws, true, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if bill != "" {
 		if err := confirm(o.stdin, o.stderr, o.Yes, bill); err != nil {
 			return err
@@ -167,12 +173,49 @@ func runCloudPipeline(ctx context.Context, o *CloudOptions, ws *workspace.Worksp
 	if err != nil {
 		return err
 	}
-	deploy, err := ws.EnsureDeployKey()
+	deploy, err := bootstrap.DeployKey(ws, opts.Name, opts.SharedDeployKey)
 	if err != nil {
 		return err
 	}
-	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: ws.HostFile(opts.Name, bootstrap.HostKeyFile)}
-	return bootstrap.Bootstrap(ctx, ws, opts, order.Machine(owner))
+	keyFile, err := ws.Confine(ws.HostFile(opts.Name, bootstrap.HostKeyFile))
+	if err != nil {
+		return err
+	}
+	owner := provider.Owner{WorkspaceID: id, DeployKey: deploy.AuthorizedKey, HostKeyFile: keyFile}
+	err = bootstrap.Bootstrap(ctx, ws, opts, order.Machine(owner))
+	return billedError(ws, o.cloud, opts.Name, err)
+}
+
+// BilledError is a failure after something billable exists: it says what
+// is billed and how to delete it, whatever the failure was.
+type BilledError struct {
+	Name, What string
+	Err        error
+}
+
+func (e *BilledError) Error() string { return e.Err.Error() }
+func (e *BilledError) Unwrap() error { return e.Err }
+
+// Billed says what exists and is billed.
+func (e *BilledError) Billed() string { return e.What }
+
+// Destroy is the command that deletes it.
+func (e *BilledError) Destroy() string { return "bootstrap destroy " + e.Name }
+
+// billedError wraps a failed run of a cloud's pipeline with what the
+// host's record says exists.
+func billedError(ws *workspace.Workspace, c provider.Cloud, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	rec, ok, lerr := bootstrap.LoadRecord(ws, name)
+	if lerr != nil || !ok {
+		return err
+	}
+	if what := c.Billed(rec.Machine); what != "" {
+		return &BilledError{Name: name, What: what, Err: err}
+	}
+	return err
 }
 
 // checkOwner stands in for the workspace when an order is checked before

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"bootstrap/workspace"
 )
@@ -25,11 +26,23 @@ const ConfigFile = "bootstrap.yaml"
 // BOOTSTRAP_CHANNEL, BOOTSTRAP_HOST_NIX...
 const EnvPrefix = "BOOTSTRAP"
 
-// flagOnly are the keys that only a flag on the command line may set:
-// neither a bootstrap.yaml (which may come from someone else's commit) nor
-// BOOTSTRAP_* can. A key here is refused in a file or the environment with
-// a one-line error. Which keys belong here is the trust boundary's to say.
-var flagOnly = map[string]bool{}
+// FlagOnly are the settings that weaken security or choose what runs as
+// root: only a flag on the command line may set them. A bootstrap.yaml comes
+// with a commit and BOOTSTRAP_* from a shell profile, and neither may pick
+// the script that runs as root (infect-url, infect-sha256, infect-env), a
+// host key to trust (host-key, source-host-key, accept-new-host-key), keys
+// that become root's (keep-keys), a key shared by every host
+// (shared-deploy-key), or skip a confirmation (yes). A key here is refused
+// in a file or the environment with a one-line error.
+var FlagOnly = []string{"accept-new-host-key", "host-key", "infect-env", "infect-sha256", "infect-url", "keep-keys", "shared-deploy-key", "source-host-key", "yes"}
+
+var flagOnly = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range FlagOnly {
+		m[k] = true
+	}
+	return m
+}()
 
 // pathFlags hold file or directory paths: a leading ~ is expanded in each,
 // whether it came from a flag, the environment or a file.
@@ -148,11 +161,17 @@ func mergeFile(v *viper.Viper, files map[string]*viper.Viper, path string, known
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return &ConfigFileError{Path: path, Err: err}
+	}
+	m, err := yamlSettings(data)
+	if err != nil {
+		return &ConfigFileError{Path: path, Err: fmt.Errorf("not valid YAML settings: %w", err)}
+	}
 	fv := viper.New()
-	fv.SetConfigFile(path)
-	fv.SetConfigType("yaml")
-	if err := fv.ReadInConfig(); err != nil {
-		return &ConfigFileError{Path: path, Err: fmt.Errorf("not valid YAML settings: %w", unwrapAll(err))}
+	if err := fv.MergeConfigMap(m); err != nil {
+		return &ConfigFileError{Path: path, Err: err}
 	}
 	var unknown []string
 	for _, k := range fv.AllKeys() {
@@ -170,12 +189,49 @@ func mergeFile(v *viper.Viper, files map[string]*viper.Viper, path string, known
 		return &ConfigFileError{Path: path, Err: fmt.Errorf("unknown setting %s: keys are flag names such as channel, host-nix, identity", strings.Join(unknown, ", "))}
 	}
 	files[path] = fv
-	v.SetConfigFile(path)
-	v.SetConfigType("yaml")
-	if err := v.MergeInConfig(); err != nil {
+	if err := v.MergeConfigMap(m); err != nil {
 		return &ConfigFileError{Path: path, Err: err}
 	}
 	return nil
+}
+
+// yamlSettings reads a bootstrap.yaml mapping with every value as the text
+// written: YAML would read an all-digit sha256 as a number, and 00123 as 83.
+// A list keeps its items' text.
+func yamlSettings(data []byte) (map[string]any, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if len(doc.Content) == 0 {
+		return out, nil
+	}
+	if doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("want a mapping of setting names to values")
+	}
+	m := doc.Content[0].Content
+	for i := 0; i+1 < len(m); i += 2 {
+		k, v := strings.ToLower(m[i].Value), m[i+1]
+		switch v.Kind {
+		case yaml.ScalarNode:
+			if v.Tag != "!!null" {
+				out[k] = v.Value
+			}
+		case yaml.SequenceNode:
+			items := make([]any, 0, len(v.Content))
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("%s: a list of values, not nested structures", k)
+				}
+				items = append(items, it.Value)
+			}
+			out[k] = items
+		default:
+			return nil, fmt.Errorf("%s: a value or a list of values, not a mapping", k)
+		}
+	}
+	return out, nil
 }
 
 // unwrapAll is the innermost error: the YAML parser's own message.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -88,5 +89,75 @@ func TestSettingsErrors(t *testing.T) {
 	var se *SettingError
 	if !errors.As(err, &se) || se.Source != "BOOTSTRAP_PORT" {
 		t.Errorf("got %v, want a SettingError from BOOTSTRAP_PORT", err)
+	}
+}
+
+// Settings that weaken security come from flags only: a committed
+// bootstrap.yaml or a BOOTSTRAP_ variable may not set them.
+func TestFlagOnlySettingsRefused(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	sha := strings.Repeat("0123456789", 6) + "0123" // all digits: YAML reads a number
+	tests := []struct {
+		name string
+		file string            // the workspace's bootstrap.yaml
+		env  map[string]string // BOOTSTRAP_ variables
+		args []string
+		want string // the refused key, "" for none
+	}{
+		{"infect-url in the file", "infect-url: https://example.org/x\n", nil, nil, "infect-url"},
+		{"infect-sha256 in the file, all digits", "infect-sha256: " + sha + "\n", nil, nil, "infect-sha256"},
+		{"infect-env in the file", "infect-env: [NIX_INSTALL_URL=http://x]\n", nil, nil, "infect-env"},
+		{"accept-new-host-key in the file", "accept-new-host-key: true\n", nil, nil, "accept-new-host-key"},
+		{"host-key in the file", "host-key: SHA256:" + strings.Repeat("A", 43) + "\n", nil, nil, "host-key"},
+		{"yes in the file", "yes: true\n", nil, nil, "yes"},
+		{"BOOTSTRAP_YES", "", map[string]string{"BOOTSTRAP_YES": "true"}, nil, "yes"},
+		{"BOOTSTRAP_INFECT_URL", "", map[string]string{"BOOTSTRAP_INFECT_URL": "https://example.org/x"}, nil, "infect-url"},
+		{"BOOTSTRAP_ACCEPT_NEW_HOST_KEY", "", map[string]string{"BOOTSTRAP_ACCEPT_NEW_HOST_KEY": "1"}, nil, "accept-new-host-key"},
+		{"an empty variable sets nothing", "", map[string]string{"BOOTSTRAP_YES": ""}, nil, ""},
+		{"flags are fine", "", nil, []string{"--yes", "--accept-new-host-key", "--infect-url", "https://example.org/x", "--infect-sha256", sha}, ""},
+		{"other settings are fine", "channel: nixos-24.11\n", nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := t.TempDir()
+			if tt.file != "" {
+				if err := os.WriteFile(filepath.Join(ws, ConfigFile), []byte(tt.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := sshCmdWith(t, ws, tt.args...)
+			var fo *SettingError
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.want != "" && (!errors.As(err, &fo) || fo.Key != tt.want || !errors.Is(err, errFlagOnly)):
+				t.Errorf("got %v, want %s refused", err, tt.want)
+			case tt.want != "":
+				if msg, _, code := explain(err); code != exitUsage || strings.Contains(msg, "\n") {
+					t.Errorf("got exit %d and %q, want exit %d and one line", code, msg, exitUsage)
+				}
+			}
+		})
+	}
+}
+
+// A setting YAML would read as a number keeps the characters written.
+func TestSettingsKeepTheText(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	ws := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ws, ConfigFile), []byte("host-nix: 00123\nport: 2222\nreboot-timeout: 3m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := sshCmdWith(t, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{"host-nix": "00123", "port": "2222", "reboot-timeout": "3m0s"} {
+		if got := cmd.Flags().Lookup(flag).Value.String(); got != want {
+			t.Errorf("%s: got %q, want %q", flag, got, want)
+		}
 	}
 }

@@ -61,6 +61,7 @@ var exitCodes = []struct {
 // returns the exit code. It is the only place errors reach the terminal.
 func render(w io.Writer, err error) int {
 	msg, hint, code := explain(err)
+	msg, hint = withBilled(err, msg, hint)
 	var fe *infect.FailedError
 	var be *deploy.BuildError
 	var hosts *deploy.HostsError
@@ -79,6 +80,27 @@ func render(w io.Writer, err error) int {
 		fmt.Fprintf(w, "%s %s\n", prefix, msg)
 	}
 	return code
+}
+
+// withBilled makes every failure after a cloud resource exists end with
+// what is billed and the exact command that deletes it.
+func withBilled(err error, msg, hint string) (string, string) {
+	var billed *BilledError
+	if !errors.As(err, &billed) {
+		return msg, hint
+	}
+	if !strings.Contains(msg, billed.What) {
+		msg += "; exists and is billed: " + billed.What
+	}
+	if !strings.Contains(hint, billed.Destroy()) {
+		del := billed.Destroy() + " deletes it"
+		if hint == "" {
+			hint = del
+		} else {
+			hint += "; or " + del
+		}
+	}
+	return msg, hint
 }
 
 // printTail shows the last lines of a remote tool's output above the error.
@@ -130,6 +152,8 @@ func explain(err error) (msg, hint string, code int) {
 		cloudM   *bootstrap.CloudMachineError
 		notDir   *workspace.NotDirError
 		cfgFile  *ConfigFileError
+		record   *bootstrap.RecordError
+		outside  *workspace.OutsideError
 	)
 	// Errors of push, generations and rollback carry their own hint; a
 	// several-host error unwraps to every host's, so it goes first.
@@ -157,7 +181,8 @@ func explain(err error) (msg, hint string, code int) {
 		return msg, hinted.Hint(), exitError
 	}
 	switch {
-	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config), errors.As(err, &notDir):
+	case errors.As(err, &usage), errors.As(err, &notReady), errors.As(err, &meta), errors.As(err, &config), errors.As(err, &notDir),
+		errors.As(err, &record), errors.As(err, &outside):
 		return msg, "", exitUsage
 	case errors.As(err, &setting):
 		return msg, setting.hint(), exitUsage

@@ -51,7 +51,9 @@ type pipelineOptions struct {
 	JSON             bool
 
 	// warnings are found while resolving (host.nix), printed before the run.
-	warnings []string
+	warnings        []string
+	SharedDeployKey bool
+	KeepKeys        string
 }
 
 func (o *pipelineOptions) bind(cmd *cobra.Command) {
@@ -73,6 +75,8 @@ func (o *pipelineOptions) bind(cmd *cobra.Command) {
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every step, remote command and file; contact and write nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask before replacing the host's operating system")
 	f.BoolVar(&o.AutoUpgrade, "auto-upgrade", false, "turn on system.autoUpgrade, following --channel")
+	f.StringVar(&o.KeepKeys, "keep-keys", bootstrap.KeepAll, "which keys besides the deploy key log in as root on NixOS: all (root's authorized_keys, options kept, without the cloud images' login refusal), none, or FILE (its authorized_keys lines); a sudo user's keys are never carried")
+	f.BoolVar(&o.SharedDeployKey, "shared-deploy-key", false, "log in to a new host with the workspace's shared deploy key (keys/deploy_ed25519, root on every host that uses it) instead of its own (keys/NAME_ed25519)")
 	f.StringArrayVar(&o.SecretIdentities, "secrets-identity", nil, "age identity or SSH private key that decrypts hosts/NAME/secrets (repeatable; default: the usual places)")
 	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{network.ModeAuto, network.ModeDHCP, network.ModeStatic}, cobra.ShellCompDirectiveNoFileComp
@@ -119,6 +123,20 @@ func (o *pipelineOptions) resolve(ctx context.Context, flags *pflag.FlagSet) (bo
 	opts.HostKey = o.HostKey
 	opts.AcceptNewHostKey = o.AcceptNewHostKey
 	opts.AutoUpgrade = o.AutoUpgrade
+	opts.SharedDeployKey = o.SharedDeployKey
+	switch o.KeepKeys {
+	case "", bootstrap.KeepAll, bootstrap.KeepNone:
+		opts.KeepKeys = o.KeepKeys
+	default:
+		data, err := os.ReadFile(o.KeepKeys)
+		if err != nil {
+			return opts, usagef("--keep-keys %s: want all, none or a readable authorized_keys file: %v", o.KeepKeys, err)
+		}
+		if opts.KeepKeysLines, err = bootstrap.KeyLinesOf(data, o.KeepKeys); err != nil {
+			return opts, &UsageError{Msg: "--keep-keys " + err.Error()}
+		}
+		opts.KeepKeys = o.KeepKeys
+	}
 	switch o.Network {
 	case network.ModeAuto, network.ModeDHCP, network.ModeStatic:
 		opts.Network = o.Network

@@ -175,6 +175,13 @@ func runPush(ctx context.Context, o *PushOptions) error {
 			return err
 		}
 	}
+	if !o.DryRun {
+		unlock, err := lockHosts(ws, false, names...)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	width := 0
 	for _, n := range names {
 		width = max(width, len(n))

@@ -12,7 +12,6 @@ import (
 
 	"bootstrap/bootstrap"
 	"bootstrap/deploy"
-	"bootstrap/workspace"
 )
 
 // RollbackOptions are the inputs of `bootstrap rollback`.
@@ -82,12 +81,11 @@ func runRollback(ctx context.Context, o *RollbackOptions) error {
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	ws, err := workspace.Load(o.global.Workspace)
+	ctx, ws, release, err := openHost(ctx, o.global, o.Name, o.Timeout)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
+	defer release()
 	out := progressOut(o.global, o.JSON, o.stdout, o.stderr)
 	res, err := deploy.RollbackHost(ctx, ws, o.Name, o.Generation, deploy.RollbackOptions{Report: &progress{w: out, width: len(o.Name)}, Verbose: verboseOut(o.global, o.stderr)})
 	if err != nil && errors.Is(err, context.Canceled) {

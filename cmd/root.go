@@ -10,10 +10,14 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -64,7 +68,7 @@ sets nothing.`,
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "also print remote commands and retries, on stderr")
 	root.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	root.AddCommand(newSSHCmd(g), newCloneCmd(g), newDestroyCmd(g), newForgetCmd(g), newConnectCmd(g), newPushCmd(g),
-		newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g), newExportCmd(g), newVersionCmd())
+		newGenerationsCmd(g), newRollbackCmd(g), newStatusCmd(g), newSecretsCmd(g), newExportCmd(g), newRotateKeyCmd(g), newVersionCmd())
 	for _, c := range clouds {
 		root.AddCommand(newCloudCmd(g, c))
 	}
@@ -80,14 +84,81 @@ func skipSettings(cmd *cobra.Command) bool {
 	return cmd.Name() == "help" || cmd.Name() == "version" || strings.HasPrefix(p, "bootstrap completion") || strings.HasPrefix(p, "bootstrap __complete")
 }
 
-// Execute runs the root command with a context cancelled by SIGINT/SIGTERM
-// and returns the process exit code.
+// Execute runs the root command with a context cancelled by SIGINT,
+// SIGTERM or SIGHUP (a closed terminal stops a run the way Ctrl-C does:
+// what exists is recorded, the next run resumes) and returns the process
+// exit code. A second signal says what was still running and exits at once.
 func Execute(root *cobra.Command) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lastLine{w: root.OutOrStdout()}
+	root.SetOut(out)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go watchSignals(done, sigs, cancel, out, root.ErrOrStderr(), os.Exit)
 	err := asUsage(root.ExecuteContext(ctx))
 	if err == nil {
 		return 0
 	}
 	return render(root.ErrOrStderr(), err)
+}
+
+// watchSignals cancels the run on the first signal; on a second one it
+// says what was still running and calls exit(130) without waiting for the
+// run to wind down. It returns when done is closed (the run returned).
+func watchSignals(done <-chan struct{}, sigs <-chan os.Signal, cancel func(), running *lastLine, stderr io.Writer, exit func(int)) {
+	select {
+	case <-sigs:
+	case <-done:
+		return
+	}
+	cancel()
+	select {
+	case s := <-sigs:
+		what := "the command"
+		if l := running.String(); l != "" {
+			what = strings.Join(strings.Fields(l), " ")
+		}
+		fmt.Fprintf(stderr, "\n%s again: exiting now; still running: %s; what exists is in the workspace, run the same command again to resume\n", s, what)
+		exit(exitInterrupted)
+	case <-done:
+	}
+}
+
+// lastLine passes output through and remembers its last non-empty line:
+// the step in progress.
+type lastLine struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last string
+	part []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(l.part[:i])); line != "" {
+			l.last = line
+		}
+		l.part = l.part[i+1:]
+	}
+	if len(l.part) > 4096 {
+		l.part = l.part[len(l.part)-4096:]
+	}
+	l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
 }

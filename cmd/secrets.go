@@ -384,18 +384,14 @@ func (o *SecretsOptions) identityPaths() []string {
 }
 
 func runSecretsPush(ctx context.Context, o *SecretsOptions) error {
-	ws, err := workspace.Load(o.global.Workspace)
+	ctx, ws, release, err := openHost(ctx, o.global, o.Name, o.Timeout)
 	if err != nil {
 		return err
 	}
+	defer release()
 	rec, err := bootstrap.LoadHost(ws, o.Name, bootstrap.StepReboot)
 	if err != nil {
 		return err
-	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
 	}
 
 	// Decrypt everything before contacting the host: all or nothing.

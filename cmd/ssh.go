@@ -102,6 +102,11 @@ func runSSH(ctx context.Context, o *SSHOptions, opts bootstrap.Options) (err err
 // runSSHPipeline confirms, loads the login keys and runs the pipeline on an
 // existing host (also used by clone).
 func runSSHPipeline(ctx context.Context, o *SSHOptions, ws *workspace.Workspace, opts bootstrap.Options) error {
+	unlock, err := lockHosts(ws, true, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	rec, existed, err := bootstrap.LoadRecord(ws, opts.Name)
 	if err != nil {
 		return err

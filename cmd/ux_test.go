@@ -240,7 +240,7 @@ func TestDryRunTruth(t *testing.T) {
 		t.Fatalf("got %d %s", code, stderr)
 	}
 	for _, want := range []string{
-		"offering only, in this order: " + filepath.Join(f.home, "keys", "id") + " (" + remote.Fingerprint(pub) + "), keys/deploy_ed25519",
+		"offering only, in this order: " + filepath.Join(f.home, "keys", "id") + " (" + remote.Fingerprint(pub) + "), keys/web-2_ed25519 (would be generated: keys/web-2_ed25519, 0600)",
 		"host key: unknown: refused, there is no terminal to ask on: pass --host-key",
 		"4. secrets    decrypt 1 secret(s) of hosts/web-2/secrets in memory before connecting (db-password)",
 		"setsid nohup sh -c",

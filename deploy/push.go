@@ -379,6 +379,11 @@ func (p *pusher) dryRun(ctx context.Context) error {
 		defer cancel()
 		p.run(cctx, "rm -rf -- "+quote(staging))
 	}()
+	// A staging copy left by a dry run whose connection dropped goes first
+	// (one run per host at a time: none is in use).
+	if err := p.run(ctx, "rm -rf -- "+stagingPrefix+"*"); err != nil {
+		return fmt.Errorf("remove old staging copies on %s: %w", p.t.Name, err)
+	}
 	if err := p.run(ctx, fmt.Sprintf("mkdir -p -m 0700 %s && cp -a %s/. %s/", staging, NixOSDir, staging)); err != nil {
 		return fmt.Errorf("stage %s on %s: %w", NixOSDir, p.t.Name, err)
 	}

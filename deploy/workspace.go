@@ -259,3 +259,71 @@ func RollbackHost(ctx context.Context, ws *workspace.Workspace, name string, gen
 	}
 	return res, err
 }
+
+// RotateKey gives a bootstrapped host a new deploy key of its own
+// (keys/NAME_ed25519; a host on the shared key moves to its own), as
+// Rotate does: declared beside the old one, checked, the old one taken out
+// and checked refused. The new key waits in keys/NAME_ed25519.next until
+// then and replaces the host's key file at the end; the record names it. A
+// rotation stopped half way is run again: every key it may have left the
+// host on is offered.
+func RotateKey(ctx context.Context, ws *workspace.Workspace, name string, o Options) error {
+	rec, err := bootstrap.LoadHost(ws, name, bootstrap.StepCapture)
+	if err != nil {
+		return err
+	}
+	old, err := ws.LoadKey(rec.DeployKeyName())
+	if err != nil {
+		return err
+	}
+	own := workspace.HostKeyName(name)
+	nextName := own + ".next"
+	next, err := ws.EnsureKey(nextName)
+	if err != nil {
+		return err
+	}
+	offered := []*workspace.DeployKey{old}
+	if own != rec.DeployKeyName() {
+		if k, err := ws.LoadKey(own); err == nil {
+			offered = append(offered, k) // a rotation that stopped after replacing the key file
+		}
+	}
+	byLine := map[string]*workspace.DeployKey{old.AuthorizedKey: old, next.AuthorizedKey: next}
+	files, err := localFiles(ws, name)
+	if err != nil {
+		return err
+	}
+	f, err := openLog(ws, name, "rotate-key "+name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := Rotation{
+		Name: name, Files: files, Old: old.AuthorizedKey, New: next.AuthorizedKey, Log: f,
+		DialWith: func(lines ...string) Dialer {
+			var keys []*workspace.DeployKey
+			for _, l := range lines {
+				keys = append(keys, byLine[l])
+				if l == old.AuthorizedKey {
+					keys = append(keys, offered[1:]...)
+				}
+			}
+			return func(ctx context.Context) (Remote, error) {
+				c, err := bootstrap.DialHostWith(ctx, ws, rec, keys...)
+				if err != nil {
+					return nil, err
+				}
+				return c, nil
+			}
+		},
+		Save: func(nix []byte) error { return ws.WriteHostFile(name, "bootstrap.nix", nix, 0o644) },
+	}
+	if err := Rotate(ctx, r, o); err != nil {
+		return err
+	}
+	if err := ws.ReplaceKey(nextName, own); err != nil {
+		return err
+	}
+	rec.DeployKey = own
+	return bootstrap.SaveRecord(ws, rec)
+}

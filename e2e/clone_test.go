@@ -141,6 +141,11 @@ func TestCloneWithSecrets(t *testing.T) {
 	if r = e.run(ctx, "clone", "web-src", "web-src", "--to", "ssh", "--host", "root@"+dst.addr); r.code != 2 || !strings.Contains(r.stderr, "already holds") {
 		t.Errorf("clone onto an existing name: got %s, want exit 2", r)
 	}
+	// Files of /etc/nixos that are no Nix code and key material stay on the source.
+	const wgKey = "wg-private-key-0c9e1f-plaintext"
+	if out, err := e.openssh(src, "mkdir -p /etc/nixos/wireguard && echo "+wgKey+" > /etc/nixos/wireguard/private && echo "+wgKey+" > /etc/nixos/wg0.priv && echo AWS=1 > /etc/nixos/credentials.env"); err != nil {
+		t.Fatalf("plant key material on the source: %v\n%s", err, out)
+	}
 	r = e.run(ctx, "clone", "web-src", "web-clone", "--to", "ssh", "--host", "root@"+dst.addr, "-i", dst.keyPath,
 		"--host-key", dst.hostKeyFP, "--with-secrets", "--follow-channel", "--infect-env", "NIX_INSTALL_URL="+installURL, "--infect-env", "NO_SWAP=1", "--yes")
 	if r.code != 0 {
@@ -176,9 +181,18 @@ func TestCloneWithSecrets(t *testing.T) {
 	}
 	// No secret value in plaintext anywhere in the workspace (state, logs,
 	// .nix files) nor in either host's /etc/nixos.
-	for _, v := range []string{dbPassword, apiToken, rotated} {
+	if out, _ := e.openssh(dst, "ls /etc/nixos/wireguard /etc/nixos/wg0.priv /etc/nixos/credentials.env 2>/dev/null"); strings.TrimSpace(out) != "" {
+		t.Errorf("got key material copied to the clone: %q", out)
+	}
+	if !strings.Contains(r.stdout, "looks like a secret") {
+		t.Errorf("clone summary does not name the files it left behind:\n%s", r.stdout)
+	}
+	for _, v := range []string{dbPassword, apiToken, rotated, wgKey} {
 		assertNowhere(t, e.ws, v)
 		for _, h := range []*host{src, dst} {
+			if h == src && v == wgKey {
+				continue // planted there on purpose
+			}
 			if out, _ := e.openssh(h, "grep -rl -- '"+v+"' /etc/nixos || true"); strings.TrimSpace(out) != "" {
 				t.Errorf("secret value found in %s on %s", out, h.addr)
 			}

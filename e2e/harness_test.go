@@ -249,12 +249,18 @@ func (e *env) record(name string) *bootstrap.Record {
 }
 
 // openssh runs a command on h with the real OpenSSH client and the
-// workspace's deploy key and known_hosts, strictly, as the README promises.
+// workspace's deploy keys (each host's own, and the shared one) and
+// known_hosts, strictly, as the README promises.
 func (e *env) openssh(h *host, remoteCmd string) (string, error) {
-	cmd := exec.Command("ssh", "-i", filepath.Join(e.ws, "keys", "deploy_ed25519"),
-		"-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile="+filepath.Join(e.ws, "known_hosts"),
+	var args []string
+	keys, _ := filepath.Glob(filepath.Join(e.ws, "keys", "*_ed25519"))
+	for _, k := range keys {
+		args = append(args, "-i", k)
+	}
+	args = append(args, "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile="+filepath.Join(e.ws, "known_hosts"),
 		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
 		"-F", "/dev/null", "root@"+h.addr, remoteCmd)
+	cmd := exec.Command("ssh", args...)
 	cmd.Env = []string{"HOME=" + e.home, "PATH=" + os.Getenv("PATH")}
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -190,8 +190,8 @@ func TestPushGenerationsRollback(t *testing.T) {
 	newKey(t, keys, "deploy_ed25519")
 	copyTree(t, keys, filepath.Join(eb.ws, "keys"))
 	rs := runAll(t, ctx, []*env{e, eb}, [][]string{
-		append(a.sshArgs("nixos-24.11", "--name", "web-1"), noSwap...),
-		append(b.sshArgs("nixos-24.11", "--name", "web-2"), noSwap...),
+		append(a.sshArgs("nixos-24.11", "--name", "web-1", "--shared-deploy-key"), noSwap...),
+		append(b.sshArgs("nixos-24.11", "--name", "web-2", "--shared-deploy-key"), noSwap...),
 	})
 	for _, r := range rs {
 		if r.code != 0 {
@@ -352,5 +352,33 @@ func TestPushGenerationsRollback(t *testing.T) {
 		if out, err := e.openssh(h, "systemctl list-timers --all --no-legend 'bootstrap-confirm-*' | wc -l"); err != nil || strings.TrimSpace(out) != "0" {
 			t.Errorf("%s: confirm timers left: %q, %v", h.addr, out, err)
 		}
+	}
+
+	// 8. web-1 leaves the shared deploy key for one of its own; web-2 keeps the shared one.
+	r = e.run(ctx, "rotate-key", "web-1")
+	if r.code != 0 {
+		t.Fatalf("rotate-key: got %s", r)
+	}
+	if got := e.record("web-1").DeployKey; got != "keys/web-1_ed25519" {
+		t.Errorf("got deploy key %q recorded, want keys/web-1_ed25519", got)
+	}
+	loginWith := func(h *host, key string) error {
+		cmd := exec.Command("ssh", "-i", filepath.Join(e.ws, key), "-o", "IdentitiesOnly=yes",
+			"-o", "UserKnownHostsFile="+filepath.Join(e.ws, "known_hosts"), "-o", "StrictHostKeyChecking=yes",
+			"-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-F", "/dev/null", "root@"+h.addr, "true")
+		cmd.Env = []string{"HOME=" + e.home, "PATH=" + os.Getenv("PATH")}
+		return cmd.Run()
+	}
+	if err := loginWith(a, "keys/web-1_ed25519"); err != nil {
+		t.Errorf("web-1 with its own key: %v", err)
+	}
+	if err := loginWith(a, "keys/deploy_ed25519"); err == nil {
+		t.Errorf("web-1 still lets the shared key in after rotate-key")
+	}
+	if err := loginWith(b, "keys/deploy_ed25519"); err != nil {
+		t.Errorf("web-2 with the shared key: %v", err)
+	}
+	if r = e.run(ctx, "push", "web-1"); r.code != 0 {
+		t.Errorf("push after rotate-key: got %s", r)
 	}
 }

@@ -107,6 +107,10 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.ws, "hosts", "demo-1", "ssh_host_ed25519_key")); err == nil {
 		t.Error("the generated host key is still in the workspace after the first connection")
 	}
+	// ... nor in the cloud: the user data that carried it is deleted.
+	if ud := inv.Servers[0].UserData; len(ud) != 0 {
+		t.Errorf("got user data %q on the server after the first connection, want none: it holds the host private key", ud)
+	}
 	h := &host{addr: rec.Address, rig: rg}
 	assertNixOS(t, e, h, "demo-1", "nixos-24.11")
 
@@ -134,9 +138,9 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 	if kh := readFileOr(filepath.Join(e.ws, "known_hosts")); strings.Contains(kh, rec.Address+" ") {
 		t.Errorf("known_hosts still pins %s after destroy:\n%s", rec.Address, kh)
 	}
-	// Destroy is idempotent.
-	if r = e.run(ctx, "destroy", "demo-1", "--yes"); r.code != 2 || !strings.Contains(r.stderr, "nothing to destroy") {
-		t.Errorf("second destroy: got %s, want exit 2 saying there is nothing to destroy", r)
+	// Destroy is idempotent: without state.json it looks the host up by its tags.
+	if r = e.run(ctx, "destroy", "demo-1", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "demo-1: nothing left in fr-par-1") {
+		t.Errorf("second destroy: got %s, want exit 0 saying nothing is left", r)
 	}
 }
 

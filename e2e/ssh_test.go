@@ -159,6 +159,10 @@ func TestSSHHappyPath(t *testing.T) {
 			t.Errorf("got output without a timed %q line:\n%s", step, r.stdout)
 		}
 	}
+	// Root's existing key is named as carried over.
+	if opFP := fingerprintOfFile(t, h.keyPath+".pub"); !regexp.MustCompile(`(?m)^  keys\s+carried\s+ssh-ed25519 ` + regexp.QuoteMeta(opFP)).MatchString(r.stdout) {
+		t.Errorf("got output without the operator's key %s named as carried:\n%s", opFP, r.stdout)
+	}
 	assertNixOS(t, e, h, name, stable)
 	log := readFile(t, filepath.Join(e.ws, "hosts", name, "bootstrap.log"))
 	for _, want := range []string{"Setting up swapspace", "removed '/nix/var/nix/profiles/default", "updating GRUB 2 menu", "Installing for i386-pc platform"} {
@@ -168,7 +172,7 @@ func TestSSHHappyPath(t *testing.T) {
 	}
 
 	// Keys and files as the README promises.
-	for path, want := range map[string]os.FileMode{"keys": 0o700 | os.ModeDir, "keys/deploy_ed25519": 0o600} {
+	for path, want := range map[string]os.FileMode{"keys": 0o700 | os.ModeDir, "keys/" + name + "_ed25519": 0o600} {
 		fi, err := os.Stat(filepath.Join(e.ws, path))
 		if err != nil {
 			t.Fatal(err)
@@ -178,7 +182,7 @@ func TestSSHHappyPath(t *testing.T) {
 		}
 	}
 	boot := readFile(t, filepath.Join(e.ws, "hosts", name, "bootstrap.nix"))
-	deployPub := strings.Fields(readFile(t, filepath.Join(e.ws, "keys", "deploy_ed25519.pub")))[1]
+	deployPub := strings.Fields(readFile(t, filepath.Join(e.ws, "keys", name+"_ed25519.pub")))[1]
 	if !strings.Contains(boot, deployPub) || !strings.Contains(boot, strings.Fields(h.keyLine)[1]) {
 		t.Errorf("bootstrap.nix lacks the deploy key or root's existing key:\n%s", boot)
 	}
@@ -187,7 +191,7 @@ func TestSSHHappyPath(t *testing.T) {
 	}
 
 	// One handshake before the reboot (operator key) and one after (deploy key alone).
-	deployFP := fingerprintOfFile(t, filepath.Join(e.ws, "keys", "deploy_ed25519.pub"))
+	deployFP := fingerprintOfFile(t, filepath.Join(e.ws, "keys", name+"_ed25519.pub"))
 	before := acceptedKeys(t, e, h, true)
 	after := acceptedKeys(t, e, h, false) // the tool's, then this test's own connections
 	if len(before) != 1 {

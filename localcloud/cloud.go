@@ -7,8 +7,11 @@
 //
 // Powering a server on boots a Machine (see Machines): a no-op one in unit
 // tests, a qemu VM reachable at the server's loopback "public" address in the
-// e2e tests and the demo. Faults (429 storms, 5xx, slow answers, lost create
-// responses, servers stuck in "starting") can be injected at run time.
+// e2e tests and the demo. Faults (429 storms, 5xx, transient-state 409s and
+// 412s with the real bodies, slow answers, lost create responses committed
+// at once or late, lists lagging behind creates, servers stuck in
+// "starting") can be injected at run time; Options.ListLag makes every list
+// lag.
 //
 // Endpoints (all but /_localcloud/ need an X-Auth-Token):
 //
@@ -26,9 +29,9 @@
 //	DELETE /instance/v1/zones/{zone}/servers/{id}           stopped servers only
 //	POST   /instance/v1/zones/{zone}/servers/{id}/action    poweron, poweroff, terminate, reboot
 //	GET    /instance/v1/zones/{zone}/servers/{id}/user_data
-//	GET    /instance/v1/zones/{zone}/servers/{id}/user_data/{key}   text/plain
+//	GET    /instance/v1/zones/{zone}/servers/{id}/user_data/{key}   text/plain; a missing key is a bare 404
 //	PATCH  /instance/v1/zones/{zone}/servers/{id}/user_data/{key}   text/plain
-//	DELETE /instance/v1/zones/{zone}/servers/{id}/user_data/{key}
+//	DELETE /instance/v1/zones/{zone}/servers/{id}/user_data/{key}   (Inventory shows the keys a server holds)
 //	GET    /block/v1alpha1/zones/{zone}/volumes             product_resource_id, tags, name, project_id filters
 //	GET    /block/v1alpha1/zones/{zone}/volumes/{id}
 //	DELETE /block/v1alpha1/zones/{zone}/volumes/{id}        detached volumes only
@@ -39,6 +42,7 @@
 //	GET    /_localcloud/requests   request log (Cloud.Requests)
 //	GET    /_localcloud/faults     active faults (Cloud.Faults)
 //	POST   /_localcloud/faults     add a Fault, e.g. {"kind":"status","status":429,"method":"GET","count":8}
+//	                               or {"kind":"lost_response","method":"POST","path":"/instance/v1/zones/*/servers","commit_delay":"3s","list_lag":"5s"}
 //	DELETE /_localcloud/faults     clear faults and release stuck boots (Cloud.ClearFaults)
 //	POST   /_localcloud/release    release servers stuck in "starting" (Cloud.ReleaseStuck)
 //
@@ -75,6 +79,11 @@ type Options struct {
 	Addresses []netip.Addr
 	// Machines boots and stops the servers. Default NoopMachines{}.
 	Machines Machines
+	// ListLag is how long a new server or flexible IP stays out of list
+	// answers (a GET by id finds it at once), as the real API's lists lag
+	// behind its creates. Faults can add their own (Fault.ListLag).
+	// Default 0.
+	ListLag time.Duration
 	// DetachDelay is how long an SBS volume stays "in_use" with a
 	// "detaching" reference after its server is deleted (the real API takes
 	// a second or two). Default 0.

@@ -63,6 +63,33 @@ func writeInvalidRequest(w http.ResponseWriter, format string, args ...any) {
 	})
 }
 
+type transientStateBody struct {
+	Type         string `json:"type"`
+	Message      string `json:"message"`
+	Resource     string `json:"resource"`
+	ResourceID   string `json:"resource_id"`
+	CurrentState string `json:"current_state"`
+}
+
+// writeTransientState answers 409 transient_state, as the API does for a
+// resource in the middle of a change (the body of the recorded answers in
+// terraform-provider-scaleway's
+// internal/services/iam/testdata/group-membership-basic.cassette.yaml and
+// internal/services/vpc/testdata/data-source-routes-basic.cassette.yaml;
+// the SDK's scw/errors.go makes it a *scw.TransientStateError).
+func writeTransientState(w http.ResponseWriter, resource, id, state string) {
+	if state == "" {
+		state = "updating"
+	}
+	writeJSON(w, http.StatusConflict, transientStateBody{
+		Type:         "transient_state",
+		Message:      "resource is in a transient state",
+		Resource:     resource,
+		ResourceID:   id,
+		CurrentState: state,
+	})
+}
+
 type preconditionBody struct {
 	Type         string `json:"type"`
 	Message      string `json:"message"`
@@ -71,7 +98,11 @@ type preconditionBody struct {
 }
 
 // writeStillInUse answers 412 precondition_failed/resource_still_in_use, as
-// the block API does when an attached volume is deleted.
+// the block API does when an attached volume is deleted (the shape of
+// terraform-provider-scaleway's
+// internal/services/secret/testdata/secret-protected.cassette.yaml, with the
+// precondition the SDK's scw/errors.go names resource_still_in_use; the SDK
+// makes it a *scw.PreconditionFailedError).
 func writeStillInUse(w http.ResponseWriter, help string) {
 	writeJSON(w, http.StatusPreconditionFailed, preconditionBody{
 		Type:         "precondition_failed",

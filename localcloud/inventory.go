@@ -3,6 +3,7 @@ package localcloud
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -17,6 +18,9 @@ type Item struct {
 	State string   `json:"state"`           // server state, IP attached/detached, volume status
 	Tags  []string `json:"tags,omitempty"`  //
 	Owner string   `json:"owner,omitempty"` // attached server id
+	// UserData lists a server's user data keys ("cloud-init"...): what
+	// anyone who can read the project's instances can read.
+	UserData []string `json:"user_data,omitempty"`
 }
 
 // Inventory is what is alive, i.e. what a real account would be billed for.
@@ -54,7 +58,8 @@ func (c *Cloud) Resources() Inventory {
 	defer c.mu.Unlock()
 	inv := Inventory{Servers: []Item{}, IPs: []Item{}, Volumes: []Item{}}
 	for _, s := range c.servers {
-		inv.Servers = append(inv.Servers, Item{Zone: s.zone, ID: s.id, Name: s.name, State: string(s.state), Tags: cloneTags(s.tags)})
+		keys := slices.Sorted(maps.Keys(s.userData))
+		inv.Servers = append(inv.Servers, Item{Zone: s.zone, ID: s.id, Name: s.name, State: string(s.state), Tags: cloneTags(s.tags), UserData: keys})
 	}
 	for _, ip := range c.ips {
 		state := "detached"

@@ -22,6 +22,7 @@ type flexibleIP struct {
 	tags         []string
 	serverID     string // "" when detached
 	created      time.Time
+	listed       time.Time // lists show it from then on (Options.ListLag)
 }
 
 func (c *Cloud) createIP(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +63,7 @@ func (c *Cloud) createIP(w http.ResponseWriter, r *http.Request) {
 		tags:    cloneTags(req.Tags),
 		created: now(),
 	}
+	ip.listed = c.listedFrom(r, ip.created)
 	if req.Server != nil && *req.Server != "" {
 		s := c.servers[*req.Server]
 		if s == nil || s.zone != zone {
@@ -100,10 +102,12 @@ func (c *Cloud) listIPs(w http.ResponseWriter, r *http.Request) {
 	tags := splitTags(q.Get("tags"))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	t := now()
 	var found []*flexibleIP
 	for _, ip := range c.ips {
 		switch {
-		case ip.zone != zone,
+		case t.Before(ip.listed), // not in lists yet
+			ip.zone != zone,
 			!hasTags(ip.tags, tags),
 			q.Get("project") != "" && q.Get("project") != ip.project,
 			q.Get("organization") != "" && q.Get("organization") != ip.org,

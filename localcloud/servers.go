@@ -24,6 +24,7 @@ type server struct {
 	routedIPEnabled    bool
 	mac                string
 	created, modified  time.Time
+	listed             time.Time // lists show it from then on (Options.ListLag)
 
 	state       instance.ServerState
 	stateDetail string
@@ -148,6 +149,7 @@ func (c *Cloud) createServer(w http.ResponseWriter, r *http.Request) {
 		mac:               macAddress(),
 		created:           t,
 		modified:          t,
+		listed:            c.listedFrom(r, t),
 		state:             instance.ServerStateStopped,
 		volumeIDs:         map[string]string{},
 		userData:          map[string][]byte{},
@@ -219,10 +221,12 @@ func (c *Cloud) listServers(w http.ResponseWriter, r *http.Request) {
 	ids := splitTags(q.Get("servers"))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	t := now()
 	var found []*server
 	for _, s := range c.servers {
 		switch {
-		case s.zone != zone,
+		case t.Before(s.listed), // not in lists yet
+			s.zone != zone,
 			!hasTags(s.tags, tags),
 			len(ids) > 0 && !slices.Contains(ids, s.id),
 			q.Get("name") != "" && !strings.Contains(s.name, q.Get("name")),

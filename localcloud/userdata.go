@@ -44,7 +44,7 @@ func (c *Cloud) getUserData(w http.ResponseWriter, r *http.Request) {
 	}
 	v, ok := s.userData[r.PathValue("key")]
 	if !ok {
-		writeNotFound(w, "instance_user_data", r.PathValue("key"))
+		writeUserDataNotFound(w)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")
@@ -90,6 +90,25 @@ func (c *Cloud) deleteUserData(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
+	if _, ok := s.userData[r.PathValue("key")]; !ok {
+		writeUserDataNotFound(w)
+		return
+	}
 	delete(s.userData, r.PathValue("key"))
+	s.modified = now()
+	c.logf("server %s (%s): user data %s deleted", s.name, s.id, r.PathValue("key"))
 	writeNoContent(w)
+}
+
+// writeUserDataNotFound answers a missing user data key as the real API
+// does: 404 with an empty text/plain body (scaleway-cli's
+// internal/namespaces/instance/v1/testdata/test-user-data-get-get-an-nonexistent-key.cassette.yaml),
+// which the SDK returns as a bare *scw.ResponseError. DELETE of a missing
+// key is answered the same way (not recorded in a cassette: the unkind
+// guess; DELETE of a present key is 204, as terraform-provider-scaleway's
+// internal/services/instance/testdata/user-data-basic.cassette.yaml shows).
+func writeUserDataNotFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNotFound)
 }

@@ -35,8 +35,8 @@ const (
 //
 // A Machine may also have these methods, which the pipeline calls when present:
 //
-//	Starting(rec Record) string // one line saying what Provision is about to do
-//	Connected()                 // the first SSH connection pinned the host key
+//	Starting(rec Record) string          // one line saying what Provision is about to do
+//	Connected(ctx context.Context) error // the first SSH connection, verified against Provisioned.HostKey, is recorded
 type Machine interface {
 	// Step names the provisioning step: StepResolve or StepCreate.
 	Step() string
@@ -48,9 +48,10 @@ type Machine interface {
 // Run is what the pipeline hands Provision.
 type Run struct {
 	// Record is the provider's own record from earlier runs (zero on the
-	// first). Provision updates it and calls Save the moment a billable
-	// resource exists, so nothing is billed that the workspace does not know
-	// about.
+	// first). Provision updates it and calls Save before it asks for a
+	// billable resource (where, and with which tags: what finds it again)
+	// and the moment one exists, so that nothing is billed that the
+	// workspace cannot find, whenever the run is killed.
 	Record *Record
 	Save   func() error
 	// Connected: an earlier run reached the machine over SSH, so its host
@@ -138,9 +139,15 @@ type Cloud interface {
 	SettingsOf(rec Record) (map[string]string, error)
 	// Destroy deletes what rec records for the host name, and whatever else
 	// carries the workspace's tags for it (an interrupted run may have
-	// created something it could not record). It asks confirm first, with
-	// what it is about to delete. Already gone is fine.
+	// created something it could not record, or a duplicate). rec may be
+	// zero (state.json lost): the tags alone find the host's resources. It
+	// asks confirm first, with what it is about to delete. Already gone is
+	// fine; every deletion is attempted and the errors combined.
 	Destroy(ctx context.Context, name, workspaceID string, rec Record, settings map[string]string, confirm func(what string) error) (Destroyed, error)
+	// Billed says what rec records as existing (and billed), for the
+	// message of a run that failed after something was created; "" when
+	// nothing is.
+	Billed(rec Record) string
 }
 
 // Order is a machine a Cloud is about to create, or created in an earlier

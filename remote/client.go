@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -163,11 +164,12 @@ func (c *Client) wrap(cmd string) string {
 // ctx ends, the remote process gets SIGTERM, the session is closed and the
 // error wraps ctx.Err().
 func (c *Client) Run(ctx context.Context, cmd string, stdout, stderr io.Writer) error {
-	return c.run(ctx, cmd, c.wrap(cmd), stdout, stderr)
+	return c.run(ctx, cmd, c.wrap(cmd), nil, stdout, stderr)
 }
 
-// run executes wire (what is sent) and reports errors about cmd.
-func (c *Client) run(ctx context.Context, cmd, wire string, stdout, stderr io.Writer) error {
+// run executes wire (what is sent) with stdin (nil: none) and reports
+// errors about cmd.
+func (c *Client) run(ctx context.Context, cmd, wire string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("run %q on %s: %w", short(cmd), c.addr, err)
 	}
@@ -181,6 +183,9 @@ func (c *Client) run(ctx context.Context, cmd, wire string, stdout, stderr io.Wr
 		stdout = io.Discard
 	}
 	sess.Stdout = stdout
+	if stdin != nil {
+		sess.Stdin = stdin
+	}
 	if stderr != nil {
 		sess.Stderr = io.MultiWriter(tail, stderr)
 	} else {
@@ -220,12 +225,39 @@ func (c *Client) run(ctx context.Context, cmd, wire string, stdout, stderr io.Wr
 	}
 }
 
-// Output runs cmd and returns its stdout.
+// MaxOutput bounds what Output keeps in memory: a command printing more
+// is an error matching ErrOutputTooLong (a host is not trusted to be
+// brief).
+const MaxOutput = 16 << 20
+
+// Output runs cmd and returns its stdout, at most MaxOutput bytes.
 func (c *Client) Output(ctx context.Context, cmd string) (string, error) {
-	var out bytes.Buffer
-	err := c.Run(ctx, cmd, &out, nil)
+	out := &cappedBuffer{max: MaxOutput}
+	err := c.Run(ctx, cmd, out, nil)
+	if out.over {
+		return out.String(), fmt.Errorf("run %q on %s: %w (%d bytes)", short(cmd), c.addr, ErrOutputTooLong, MaxOutput)
+	}
 	return out.String(), err
 }
+
+// cappedBuffer keeps at most max bytes; writing more fails. (It has no
+// ReadFrom, so io.Copy goes through Write.)
+type cappedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.max {
+		b.over = true
+		b.buf.Write(p[:max(0, b.max-b.buf.Len())])
+		return 0, ErrOutputTooLong
+	}
+	return b.buf.Write(p)
+}
+
+func (b *cappedBuffer) String() string { return b.buf.String() }
 
 func short(cmd string) string {
 	if len(cmd) > 60 {
@@ -314,8 +346,9 @@ func unixMode(mode fs.FileMode) uint32 {
 // the old or the new content, never a partial file. Without sudo it writes
 // p+".tmp-<random>" over SFTP, sets mode, fsyncs when the server supports it
 // and renames over p (posix-rename@openssh.com, else remove + rename). With
-// sudo it uploads to /tmp, then as root `install`s to p+".tmp-<random>" and
-// `mv -f`s it into place, so the file ends up root-owned.
+// sudo it streams the bytes to a root shell that writes p+".tmp-<random>",
+// checks them and `mv -f`s it into place, so the file ends up root-owned
+// and nothing is staged elsewhere (see writeFileSudo).
 func (c *Client) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
 	var err error
 	if c.useSudo() {
@@ -384,17 +417,50 @@ func writeNew(sc *sftp.Client, p string, data []byte, mode fs.FileMode) error {
 	return nil
 }
 
+// writeFileSudo streams data to a root shell on the command's stdin: no
+// copy is staged anywhere the login user can write (as an SFTP upload to
+// /tmp was, and stayed when the connection dropped before it was
+// installed). The shell writes it to p+".tmp-<random>" (0600), checks its
+// size and sha256, which a dropped connection cuts short, then sets mode
+// and renames it into place; on any failure, a hangup included, it removes
+// the temp file.
 func (c *Client) writeFileSudo(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
-	upload := "/tmp/bootstrap-upload-" + randomSuffix()
-	err := c.withSFTP(ctx, func(sc *sftp.Client) error { return writeNew(sc, upload, data, 0o600) })
-	if err != nil {
-		return err
+	sum := sha256.Sum256(data)
+	script := fmt.Sprintf(`set -e; umask 077; t=%s; trap 'rm -f -- "$t"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; `+
+		`mkdir -p -- %s; head -c %d > "$t"; [ "$(wc -c < "$t")" -eq %d ]; [ "$(sha256sum < "$t" | cut -d' ' -f1)" = %s ]; `+
+		`chmod %04o "$t"; mv -f -- "$t" %s; trap - EXIT`,
+		Quote(p+".tmp-"+randomSuffix()), Quote(path.Dir(p)), len(data), len(data), hex.EncodeToString(sum[:]), unixMode(mode), Quote(p))
+	return c.run(ctx, "write "+p, c.wrap(script), bytes.NewReader(data), nil, nil)
+}
+
+// ReadFileMax is ReadFile for a file of at most max bytes: a longer one is
+// an error matching ErrOutputTooLong, and no more than max+1 bytes are read.
+func (c *Client) ReadFileMax(ctx context.Context, p string, max int64) ([]byte, error) {
+	var data []byte
+	var err error
+	if c.useSudo() {
+		var out bytes.Buffer
+		cmd := fmt.Sprintf("head -c %d -- %s", max+1, Quote(p))
+		err = c.run(ctx, cmd, c.wrap(cmd), nil, &out, nil)
+		data = out.Bytes()
+	} else {
+		err = c.withSFTP(ctx, func(sc *sftp.Client) error {
+			f, err := sc.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			data, err = io.ReadAll(io.LimitReader(f, max+1))
+			return err
+		})
 	}
-	defer c.withSFTP(context.WithoutCancel(ctx), func(sc *sftp.Client) error { return sc.Remove(upload) })
-	tmp := p + ".tmp-" + randomSuffix()
-	script := fmt.Sprintf("install -m %04o -D %s %s && mv -f %s %s || { rc=$?; rm -f %s; exit $rc; }",
-		unixMode(mode), Quote(upload), Quote(tmp), Quote(tmp), Quote(p), Quote(tmp))
-	return c.run(ctx, script, c.wrap(script), nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", p, c.addr, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("read %s on %s: %w (over %d bytes)", p, c.addr, ErrOutputTooLong, max)
+	}
+	return data, nil
 }
 
 // ReadFile returns the content of the file at p: over SFTP, or with sudo via
@@ -403,7 +469,7 @@ func (c *Client) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if c.useSudo() {
 		var out bytes.Buffer
 		cmd := "cat -- " + Quote(p)
-		if err := c.run(ctx, cmd, c.wrap(cmd), &out, nil); err != nil {
+		if err := c.run(ctx, cmd, c.wrap(cmd), nil, &out, nil); err != nil {
 			return nil, fmt.Errorf("read %s on %s: %w", p, c.addr, err)
 		}
 		return out.Bytes(), nil

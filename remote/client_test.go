@@ -249,19 +249,25 @@ func TestWriteFileCancelled(t *testing.T) {
 
 // With Sudo and a non-root user, commands go through `sudo -n sh -c` and
 // uploads through /tmp + install. A shim stands in for sudo.
-func TestSudo(t *testing.T) {
+// sudoServer is a test server whose sudo is the shell script shim, and the
+// config of a sudo user logging in to it.
+func sudoServer(t *testing.T, shim string) (*testServer, Config) {
+	t.Helper()
 	key := newKey(t, "k")
 	srv := newTestServer(t, key.Signer.PublicKey())
 	shimDir := t.TempDir()
-	shim := "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo shim: want -n first' >&2; exit 99; }\nshift\nexport SUDO_SHIM=1\nexec \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(shimDir, "sudo"), []byte(shim), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	srv.setEnv("PATH=" + shimDir + ":" + os.Getenv("PATH"))
 	cfg := testConfig(t, srv.port(), key)
 	cfg.HostKeys.AcceptNew = true
-	cfg.User = "deploy"
-	cfg.Sudo = true
+	cfg.User, cfg.Sudo = "deploy", true
+	return srv, cfg
+}
+
+func TestSudo(t *testing.T) {
+	srv, cfg := sudoServer(t, "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo shim: want -n first' >&2; exit 99; }\nshift\nexport SUDO_SHIM=1\nexec \"$@\"\n")
 	c := mustDial(t, cfg)
 	ctx := context.Background()
 
@@ -333,5 +339,56 @@ func TestTailWriter(t *testing.T) {
 		if got := w.String(); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// A host is not trusted to be brief: what is read into memory is capped.
+func TestOutputAndReadFileAreCapped(t *testing.T) {
+	_, c := connect(t)
+	ctx := context.Background()
+	out, err := c.Output(ctx, fmt.Sprintf("head -c %d /dev/zero", MaxOutput+1))
+	if !errors.Is(err, ErrOutputTooLong) || len(out) > MaxOutput {
+		t.Errorf("Output over the cap: got %d bytes and %v, want at most %d and ErrOutputTooLong", len(out), err, MaxOutput)
+	}
+	if out, err := c.Output(ctx, "echo fine"); err != nil || out != "fine\n" {
+		t.Errorf("Output after: got %q, %v", out, err)
+	}
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 4097), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadFileMax(ctx, big, 4096); !errors.Is(err, ErrOutputTooLong) {
+		t.Errorf("ReadFileMax over max: got %v, want ErrOutputTooLong", err)
+	}
+	if data, err := c.ReadFileMax(ctx, big, 4097); err != nil || len(data) != 4097 {
+		t.Errorf("ReadFileMax at max: got %d bytes, %v", len(data), err)
+	}
+}
+
+// A sudo upload whose connection drops half way leaves nothing behind: no
+// copy staged in /tmp, no temp file beside the target, and the target
+// untouched.
+func TestSudoWriteDroppedLeavesNothing(t *testing.T) {
+	// A sudo that takes its time, as one asking PAM does: the connection
+	// drops while it waits.
+	srv, cfg := sudoServer(t, "#!/bin/sh\nshift\nsleep 1\nexec \"$@\"\n")
+	c := mustDial(t, cfg)
+	uploadsBefore, _ := filepath.Glob("/tmp/bootstrap-upload-*")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "secret")
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		srv.dropConns()
+	}()
+	if err := c.WriteFile(context.Background(), p, bytes.Repeat([]byte("s"), 8<<20), 0o400); err == nil {
+		t.Fatal("WriteFile over a dropped connection: got nil, want an error")
+	}
+	time.Sleep(2500 * time.Millisecond) // the shim's sleep, and the server's reaping
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("got %d files beside the target, want none", len(entries))
+	}
+	if uploadsAfter, _ := filepath.Glob("/tmp/bootstrap-upload-*"); len(uploadsAfter) != len(uploadsBefore) {
+		t.Errorf("got uploads left in /tmp: %v, want %v", uploadsAfter, uploadsBefore)
 	}
 }

@@ -11,6 +11,10 @@ import (
 // e.g. because the host rebooted or the keepalive gave up.
 var ErrConnectionLost = errors.New("ssh connection lost")
 
+// ErrOutputTooLong is matched by Output and ReadFileMax errors when the
+// host sent more than the caller keeps in memory.
+var ErrOutputTooLong = errors.New("remote output too long")
+
 // ErrTooManyKeys is matched by the Dial error when Config.Keys holds more than
 // MaxOfferedKeys keys. Nothing is sent to the host in that case.
 var ErrTooManyKeys = errors.New("too many ssh keys to offer")

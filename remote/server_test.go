@@ -212,6 +212,7 @@ func (s *testServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			s.mu.Lock()
 			c.Env = append(os.Environ(), s.env...)
 			s.mu.Unlock()
+			c.Stdin = ch
 			c.Stdout = ch
 			c.Stderr = ch.Stderr()
 			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

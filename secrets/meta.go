@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"bootstrap/workspace"
 )
 
 // Meta is how one secret is installed on the host.
@@ -80,7 +82,10 @@ func (s Store) Meta(host string) (map[string]Meta, error) {
 	if err := check(host, nil); err != nil {
 		return nil, err
 	}
-	path := s.MetaPath(host)
+	path, err := workspace.Confine(s.WorkspaceDir, s.MetaPath(host))
+	if err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]Meta{}, nil

@@ -141,7 +141,7 @@ func (s Store) recipients() ([]recipient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read recipients: %w", err)
 	}
-	deploy := s.deployKey()
+	deploys := s.deployKeys()
 	var rs []recipient
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 64<<10)
@@ -154,8 +154,8 @@ func (s Store) recipients() ([]recipient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", s.rel(path), n, err)
 		}
-		if deploy != nil && r.sshTag != "" && r.sshTag == sshTag(deploy) {
-			return nil, fmt.Errorf("%s line %d is the workspace deploy key: its private half (keys/deploy_ed25519) sits in the workspace next to the secrets, so encrypting to it protects nothing; use an operator's own age or ssh key instead", s.rel(path), n)
+		if file, ok := deploys[r.sshTag]; ok && r.sshTag != "" {
+			return nil, fmt.Errorf("%s line %d is a workspace deploy key: its private half (%s) sits in the workspace next to the secrets, so encrypting to it protects nothing; use an operator's own age or ssh key instead", s.rel(path), n, file)
 		}
 		rs = append(rs, r)
 	}
@@ -168,17 +168,21 @@ func (s Store) recipients() ([]recipient, error) {
 	return rs, nil
 }
 
-// deployKey is the workspace deploy key's public half, if there is one.
-func (s Store) deployKey() ssh.PublicKey {
-	data, err := os.ReadFile(filepath.Join(s.WorkspaceDir, "keys", "deploy_ed25519.pub"))
-	if err != nil {
-		return nil
+// deployKeys are the workspace deploy keys' public halves (keys/*.pub: the
+// shared one and each host's), by their ssh tag, with their private file.
+func (s Store) deployKeys() map[string]string {
+	out := map[string]string{}
+	pubs, _ := filepath.Glob(filepath.Join(s.WorkspaceDir, "keys", "*.pub"))
+	for _, p := range pubs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if pk, _, _, _, err := ssh.ParseAuthorizedKey(data); err == nil {
+			out[sshTag(pk)] = s.rel(strings.TrimSuffix(p, ".pub"))
+		}
 	}
-	pk, _, _, _, err := ssh.ParseAuthorizedKey(data)
-	if err != nil {
-		return nil
-	}
-	return pk
+	return out
 }
 
 // parseRecipient parses one line. Errors never quote the line: it might be a
@@ -261,10 +265,14 @@ func (s Store) Set(host, key string, value []byte) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("encrypt secret %s: %w", key, err)
 	}
+	path, err := workspace.Confine(s.WorkspaceDir, s.Path(host, key))
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.Dir(host), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", s.rel(s.Dir(host)), err)
 	}
-	return workspace.WriteFileAtomic(s.Path(host, key), buf.Bytes(), 0o644)
+	return workspace.WriteFileAtomic(path, buf.Bytes(), 0o644)
 }
 
 // Stanza is one recipient block in an encrypted file's header.
@@ -401,7 +409,11 @@ func ageReader(r io.Reader) io.Reader {
 // keys lists the keys stored for host, sorted. Files that are not KEY.age
 // with a valid key (temporary files, stray files) are not secrets.
 func (s Store) keys(host string) ([]string, error) {
-	entries, err := os.ReadDir(s.Dir(host))
+	dir, err := workspace.Confine(s.WorkspaceDir, s.Dir(host))
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -426,7 +438,10 @@ func (s Store) Delete(host, key string) error {
 	if err := check(host, &key); err != nil {
 		return err
 	}
-	path := s.Path(host, key)
+	path, err := workspace.Confine(s.WorkspaceDir, s.Path(host, key))
+	if err != nil {
+		return err
+	}
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("no secret %s for %s (%s): %w", key, host, s.rel(path), fs.ErrNotExist)
@@ -442,6 +457,12 @@ func (s Store) Delete(host, key string) error {
 func (s Store) Copy(from, to string) error {
 	keys, err := s.keys(from)
 	if err != nil {
+		return err
+	}
+	if _, err := workspace.Confine(s.WorkspaceDir, s.MetaPath(to)); err != nil {
+		return err
+	}
+	if _, err := workspace.Confine(s.WorkspaceDir, s.Dir(to)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(s.Dir(to), 0o755); err != nil {

@@ -495,3 +495,32 @@ func TestDelete(t *testing.T) {
 		t.Errorf("got %v, want recipients.txt untouched", err)
 	}
 }
+
+// A host's secrets directory that is a symlink out of the workspace is
+// neither written, listed nor emptied.
+func TestStoreStaysInTheWorkspace(t *testing.T) {
+	id, _ := newAgeIdentity(t)
+	s := newStore(t, id.Recipient().String())
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(s.WorkspaceDir, "hosts", "web-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, s.Dir("web-1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "db.age"), []byte("theirs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set("web-1", "api", secretValue); err == nil {
+		t.Error("set through a symlinked secrets directory: got nil, want a refusal")
+	}
+	if _, err := s.List("web-1"); err == nil {
+		t.Error("list through a symlinked secrets directory: got nil, want a refusal")
+	}
+	if err := s.Delete("web-1", "db"); err == nil {
+		t.Error("delete through a symlinked secrets directory: got nil, want a refusal")
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("got %d files outside, want only the one the test put there", len(entries))
+	}
+}

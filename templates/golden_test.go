@@ -27,7 +27,7 @@ func goldenCases() []goldenCase {
 				DeployKey: testKey(t, 1) + " bootstrap-deploy",
 				AuthorizedKeys: []string{
 					testKey(t, 2) + " alice@laptop",
-					`command="echo 'Please login as the user \"debian\"'" ` + testKey(t, 3) + " debian@cloud",
+					`from="192.0.2.0/24",command="borg serve --restrict-to-path /backup",restrict ` + testKey(t, 3) + " backup@cloud",
 					testKey(t, 1) + " the deploy key again",
 				},
 				Facts: Facts{BootMode: BIOS, GrubDevice: "/dev/vda", RootDevice: "/dev/vda1", RootFSType: "ext4"},

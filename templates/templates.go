@@ -254,13 +254,14 @@ func checkText(field, v string) error {
 }
 
 // authorizedKeys validates and normalizes the deploy key and the further
-// keys into "TYPE BASE64[ COMMENT]" lines, the deploy key first, each key
-// (by its key material) once.
+// keys into "[OPTIONS ]TYPE BASE64[ COMMENT]" lines, the deploy key first,
+// each key (by its key material) once.
 //
-// Options before a key (from="...", command="...", no-pty, ...) are dropped,
-// as nixos-infect does: root's authorized_keys on many cloud images carries a
-// command="Please login as the user ..." option that would keep root locked
-// out of the new system.
+// Options before a key (from="...", command="...", restrict, ...) are kept:
+// NixOS writes the lines as they are into sshd's authorized keys, so a key
+// restricted on the old system stays restricted on the new one. Which keys
+// come here, and without which cloud-image wrapper, is the caller's choice
+// (package bootstrap's --keep-keys).
 func authorizedKeys(deploy string, extra []string) ([]string, error) {
 	d, err := keyLines("deploy key", deploy)
 	if err != nil {
@@ -311,9 +312,9 @@ func keyLines(field, s string) ([]key, error) {
 		if len(lines) > 1 {
 			where = fmt.Sprintf("%s, line %d", field, n+1)
 		}
-		pk, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		pk, comment, options, _, err := ssh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
-			return nil, &ConfigError{Field: where, Reason: fmt.Sprintf("%s is not an SSH public key (want \"TYPE BASE64 [COMMENT]\"): %v", shorten(line), err)}
+			return nil, &ConfigError{Field: where, Reason: fmt.Sprintf("%s is not an SSH public key (want \"[OPTIONS ]TYPE BASE64 [COMMENT]\"): %v", shorten(line), err)}
 		}
 		if err := checkText(where, comment); err != nil {
 			return nil, err
@@ -321,6 +322,13 @@ func keyLines(field, s string) ([]key, error) {
 		norm := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
 		if comment != "" {
 			norm += " " + comment
+		}
+		if len(options) > 0 {
+			opts := strings.Join(options, ",")
+			if err := checkText(where, opts); err != nil {
+				return nil, err
+			}
+			norm = opts + " " + norm
 		}
 		keys = append(keys, key{blob: string(pk.Marshal()), line: norm})
 	}

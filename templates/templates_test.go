@@ -165,8 +165,9 @@ func TestAuthorizedKeysNormalized(t *testing.T) {
 		"  "+k1+" deploy@bootstrap \r\n",
 		[]string{
 			k2 + " alice@laptop",
-			// A cloud image's root authorized_keys: options are dropped.
-			`no-port-forwarding,command="echo 'Please login as the user \"ubuntu\" rather than the user \"root\".';exit 142" ` + k3 + " ubuntu@cloud",
+			// Options are kept as they are (bootstrap strips a cloud image's
+			// wrapper before it gets here).
+			`from="192.0.2.0/24",command="borg serve --restrict-to-path /backup",restrict ` + k3 + " backup@cloud",
 			"# a comment\n\n" + k1 + " same key as the deploy key\r\n" + `from="10.0.0.0/8" ` + k4,
 			k2 + " alice again",
 			"",
@@ -178,8 +179,8 @@ func TestAuthorizedKeysNormalized(t *testing.T) {
 	want := []string{
 		k1 + " deploy@bootstrap",
 		k2 + " alice@laptop",
-		k3 + " ubuntu@cloud",
-		k4,
+		`from="192.0.2.0/24",command="borg serve --restrict-to-path /backup",restrict ` + k3 + " backup@cloud",
+		`from="10.0.0.0/8" ` + k4,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got %q, want %q", got, want)

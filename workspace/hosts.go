@@ -1,7 +1,6 @@
 package workspace
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"bootstrap/remote"
@@ -21,7 +19,10 @@ import (
 // resources are tagged with it so they can be found (and never confused with
 // another workspace's) even when a run died before recording them.
 func (w *Workspace) ID() (string, error) {
-	path := filepath.Join(w.Dir, "workspace.id")
+	path, err := w.Confine("workspace.id")
+	if err != nil {
+		return "", err
+	}
 	data, err := os.ReadFile(path)
 	if err == nil {
 		id := strings.TrimSpace(string(data))
@@ -41,6 +42,9 @@ func (w *Workspace) ID() (string, error) {
 	if err := os.MkdirAll(w.Dir, 0o755); err != nil {
 		return "", fmt.Errorf("create workspace %s: %w", w.Dir, err)
 	}
+	if err := w.EnsureGitignore(); err != nil {
+		return "", err
+	}
 	if err := WriteFileAtomic(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", err
 	}
@@ -54,37 +58,59 @@ func (w *Workspace) PinHostKey(host string, port int, key ssh.PublicKey) error {
 	if err := w.ForgetHost(host, port); err != nil {
 		return err
 	}
-	return remote.PinHostKey(w.KnownHosts(), remote.KnownHostsName(host, port), key)
+	path, err := w.Confine(w.KnownHosts())
+	if err != nil {
+		return err
+	}
+	return remote.PinHostKey(path, remote.KnownHostsName(host, port), key)
 }
 
 // ForgetHost removes the known_hosts entries of host:port, e.g. after the
 // server behind the address was destroyed (the address may be reused).
+// Lines of any length are kept as they are (OpenSSH writes long ones for
+// certificates and big keys): the file is split on newlines, not scanned
+// with a line limit, so an error can never cut it short. Only the matching
+// lines go; the file is rewritten only when one did.
 func (w *Workspace) ForgetHost(host string, port int) error {
-	data, err := os.ReadFile(w.KnownHosts())
+	path, err := w.Confine(w.KnownHosts())
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read known_hosts: %w", err)
 	}
-	name := remote.KnownHostsName(host, port)
-	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	changed := false
-	for sc.Scan() {
-		line := sc.Text()
-		if f := strings.Fields(line); len(f) >= 2 && !strings.HasPrefix(f[0], "#") && !strings.HasPrefix(f[0], "@") {
-			if hostsMatch(f[0], name) {
-				changed = true
-				continue
-			}
-		}
-		out.WriteString(line + "\n")
-	}
-	if !changed {
+	out, removed := withoutHost(data, remote.KnownHostsName(host, port))
+	if removed == 0 {
 		return nil
 	}
-	return WriteFileAtomic(w.KnownHosts(), out.Bytes(), 0o600)
+	if len(out) < len(data)-removed {
+		// Defensive: never write less than the lines we meant to keep.
+		return fmt.Errorf("forget %s in known_hosts: kept %d of %d bytes; the file is unchanged", host, len(out), len(data)-removed)
+	}
+	return WriteFileAtomic(path, out, 0o600)
+}
+
+// withoutHost returns known_hosts data without the lines for name, and how
+// many bytes those lines held (their newlines included).
+func withoutHost(data []byte, name string) (out []byte, removed int) {
+	out = make([]byte, 0, len(data))
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line = data[:i+1]
+		}
+		data = data[len(line):]
+		if f := strings.Fields(string(line)); len(f) >= 2 && !strings.HasPrefix(f[0], "#") && !strings.HasPrefix(f[0], "@") && hostsMatch(f[0], name) {
+			removed += len(line)
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out, removed
 }
 
 func hostsMatch(field, name string) bool {

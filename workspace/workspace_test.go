@@ -108,3 +108,104 @@ func TestIDStable(t *testing.T) {
 		t.Errorf("got ids %q and %q, want one stable non-empty id", id1, id2)
 	}
 }
+
+// A line longer than bufio.Scanner's 64 KiB limit (a certificate, a big
+// key, a long comment) must neither stop ForgetHost half way nor cost the
+// pins after it.
+func TestForgetHostKeepsLongLines(t *testing.T) {
+	w, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	k, _ := ssh.NewPublicKey(pub)
+	entry := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	forget := "127.0.0.100 " + entry + "\n"
+	long := "# " + strings.Repeat("x", 100<<10) + "\n"
+	keep := "127.0.0.101 " + entry + "\n" + "[127.0.0.102]:2222 " + entry // no final newline
+	if err := os.WriteFile(w.KnownHosts(), []byte(forget+long+keep), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ForgetHost("127.0.0.100", 22); err != nil {
+		t.Fatalf("forget: %v", err)
+	}
+	data, _ := os.ReadFile(w.KnownHosts())
+	if got, want := string(data), long+keep; got != want {
+		t.Errorf("got known_hosts of %d bytes, want the %d bytes after the forgotten line, unchanged", len(got), len(want))
+	}
+	// Nothing to forget: the file is not touched.
+	before, _ := os.Stat(w.KnownHosts())
+	if err := w.ForgetHost("127.0.0.9", 22); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(w.KnownHosts())
+	if !os.SameFile(before, after) {
+		t.Errorf("got known_hosts rewritten for a host it does not hold, want it untouched")
+	}
+}
+
+func TestWriteFileAtomicSyncsTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	var synced []string
+	saved := syncDir
+	t.Cleanup(func() { syncDir = saved })
+	syncDir = func(d string) error {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("directory synced before the rename: %v", err)
+		}
+		synced = append(synced, d)
+		return saved(d)
+	}
+	if err := WriteFileAtomic(path, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Errorf("got directories synced %q, want [%q] once after the rename", synced, dir)
+	}
+}
+
+// The workspace is meant to be committed: git must never pick up a private
+// key, whatever the operator's own .gitignore says.
+func TestGitignoreKeepsPrivateKeysOut(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("needs git")
+	}
+	for _, existing := range []string{"", "result\n*.swp"} {
+		w, err := Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if existing != "" {
+			if err := os.WriteFile(filepath.Join(w.Dir, ".gitignore"), []byte(existing), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err := exec.Command("git", "-C", w.Dir, "init", "-q").CombinedOutput(); err != nil {
+			t.Fatalf("git init: %v: %s", err, out)
+		}
+		if _, err := w.EnsureKey(HostKeyName("web-1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.EnsureDeployKey(); err != nil {
+			t.Fatal(err)
+		}
+		for path, ignored := range map[string]bool{
+			"keys/web-1_ed25519": true, "keys/web-1_ed25519.pub": false, "keys/deploy_ed25519": true, "keys/deploy_ed25519.pub": false,
+			"keys/web-1_ed25519.next": true, "hosts/web-1/ssh_host_ed25519_key": true, "hosts/web-1/.lock": true,
+			"hosts/web-1/state.json": false, "hosts/web-1/host.nix": false, "known_hosts": false, "result": existing != "",
+		} {
+			err := exec.Command("git", "-C", w.Dir, "check-ignore", "-q", path).Run()
+			if got := err == nil; got != ignored {
+				t.Errorf("existing .gitignore %q: %s ignored: got %v, want %v", existing, path, got, ignored)
+			}
+		}
+		if _, err := w.EnsureKey(HostKeyName("web-2")); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(filepath.Join(w.Dir, ".gitignore"))
+		if n := strings.Count(string(data), "!/keys/*.pub"); n != 1 {
+			t.Errorf("got the block %d times in .gitignore, want once", n)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func run() error {
 		return err
 	}
 	if *keep {
-		fmt.Printf("\n==> demo-1 runs; log in with:\n    cd %s && ssh -i keys/deploy_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=known_hosts root@127.0.0.150\n    Ctrl-C destroys it.\n", *wsDir)
+		fmt.Printf("\n==> demo-1 runs; log in with:\n    cd %s && ssh -i keys/demo-1_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=known_hosts root@127.0.0.150\n    Ctrl-C destroys it.\n", *wsDir)
 		<-ctx.Done()
 		ctx = context.Background()
 	}

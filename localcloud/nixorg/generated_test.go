@@ -106,7 +106,7 @@ func TestEvalGenerated(t *testing.T) {
 
 			want := map[string]any{
 				"networking.hostName":                          "web1",
-				"users.users.root.openssh.authorizedKeys.keys": []string{deploy, alice},
+				"users.users.root.openssh.authorizedKeys.keys": []string{deploy, `from="192.0.2.0/24" ` + alice},
 				`fileSystems."/"`:                              map[string]any{"device": tc.facts.RootDevice, "fsType": "ext4"},
 				"services.openssh.enable":                      true,
 				"system.stateVersion":                          ch.StateVersion(),

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/scaleway/scaleway-sdk-go/scw"
 
@@ -14,7 +15,10 @@ import (
 
 // Cloud is Scaleway for the command line: the verb `bootstrap scaleway`,
 // destroy and clone --to scaleway.
-type Cloud struct{}
+type Cloud struct {
+	// AdoptWait overrides Provider.AdoptWait (0: its default), for tests.
+	AdoptWait time.Duration
+}
 
 // Name is the verb and the Kind of the records.
 func (Cloud) Name() string { return Kind }
@@ -52,7 +56,7 @@ func (Cloud) Settings() []provider.Setting {
 	return []provider.Setting{
 		{Name: setType, Default: "DEV1-S", Usage: "commercial type", CloneUsage: "commercial type (default: the source's, else DEV1-S)",
 			Values: []string{"DEV1-S", "DEV1-M", "DEV1-L", "DEV1-XL", "PLAY2-PICO", "PLAY2-NANO", "PLAY2-MICRO", "PRO2-XXS", "PRO2-XS", "PRO2-S", "PRO2-M", "GP1-XS", "GP1-S", "GP1-M"}},
-		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1)", CloneUsage: "zone (default: the source's)", Values: zones},
+		{Name: setZone, Usage: "zone (default: the scw profile's, else fr-par-1; destroy: the recorded one)", CloneUsage: "zone (default: the source's)", Destroy: true, Values: zones},
 		{Name: setImage, Default: "ubuntu_noble", Usage: "marketplace image label: ubuntu_noble, ubuntu_jammy, debian_bookworm...", CloneUsage: "image label (default: the source's, else ubuntu_noble)",
 			Values: []string{"ubuntu_noble", "ubuntu_jammy", "debian_bookworm", "debian_trixie"}},
 		{Name: setProject, Usage: "project id (default: the scw profile's)", CloneUsage: "project id"},
@@ -75,7 +79,7 @@ func setting(settings map[string]string, name string) string {
 
 // client loads credentials like scw (zone, when set, overrides the
 // profile's) and builds the provider on the retrying client.
-func client(profileName, zone string) (*Provider, *scw.Profile, error) {
+func (c Cloud) client(profileName, zone string) (*Provider, *scw.Profile, error) {
 	profile, err := LoadConfig(profileName)
 	if err != nil {
 		return nil, nil, &provider.ConfigError{Err: err}
@@ -90,21 +94,25 @@ func client(profileName, zone string) (*Provider, *scw.Profile, error) {
 		}
 		profile.DefaultZone = &zone
 	}
-	c, err := NewClient(profile)
+	sc, err := NewClient(profile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scaleway client: %w", err)
 	}
-	return New(c), profile, nil
+	p := New(sc)
+	if c.AdoptWait > 0 {
+		p.AdoptWait = c.AdoptWait
+	}
+	return p, profile, nil
 }
 
 // Order settles the instance to create; a resumed host stays in the zone
 // it was created in unless a zone is given.
-func (Cloud) Order(name string, settings map[string]string, prior provider.Record) (provider.Order, error) {
+func (c Cloud) Order(name string, settings map[string]string, prior provider.Record) (provider.Order, error) {
 	made, _, err := LoadRecord(prior)
 	if err != nil {
 		return nil, err
 	}
-	prov, profile, err := client(settings[setProfile], settings[setZone])
+	prov, profile, err := c.client(settings[setProfile], settings[setZone])
 	if err != nil {
 		return nil, err
 	}
@@ -190,35 +198,103 @@ func (Cloud) SettingsOf(rec provider.Record) (map[string]string, error) {
 	return map[string]string{setType: made.CommercialType, setZone: made.Zone, setImage: made.ImageLabel, setProject: made.ProjectID}, nil
 }
 
-// Destroy deletes what the record holds plus what carries the host's tags
-// (a run may have died between a create and its save).
-func (Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider.Record, settings map[string]string, confirm func(what string) error) (provider.Destroyed, error) {
+// Destroy deletes what the record holds plus whatever carries the host's
+// tags (a run may have died between a create and its save, or created a
+// duplicate). Without a record (state.json lost) it finds the host's
+// resources by their tags alone, in the zone given, else the profile's.
+func (c Cloud) Destroy(ctx context.Context, name, workspaceID string, rec provider.Record, settings map[string]string, confirm func(what string) error) (provider.Destroyed, error) {
 	made, ok, err := LoadRecord(rec)
 	if err != nil {
 		return provider.Destroyed{}, err
 	}
-	if !ok {
-		return provider.Destroyed{}, fmt.Errorf("%s has no scaleway record", name)
+	zone := settings[setZone]
+	if ok {
+		if zone != "" && zone != made.Zone {
+			return provider.Destroyed{}, &provider.ConflictError{Name: name, Field: "zone", Recorded: made.Zone, Given: zone}
+		}
+		zone = made.Zone
 	}
-	gone := provider.Destroyed{Where: made.Zone}
-	prov, _, err := client(settings[setProfile], made.Zone)
+	prov, profile, err := c.client(settings[setProfile], zone)
 	if err != nil {
-		return gone, err
+		return provider.Destroyed{Where: zone}, err
 	}
-	found, err := prov.Find(ctx, made.Zone, workspaceID, name)
+	zone = *profile.DefaultZone
+	gone := provider.Destroyed{Where: zone}
+	var recorded Resources
+	if ok {
+		recorded = made.Resources()
+	}
+	// The API's lists lag behind its creates: without a record, or with a
+	// create in flight when a run was killed, what was created moments ago
+	// may not be listed yet. Then the tags are looked up for AdoptWait, and
+	// everything seen is taken.
+	settled := func(Tagged) bool { return true }
+	switch {
+	case !ok:
+		settled = func(Tagged) bool { return false }
+	case recorded.Pending == pendingIP:
+		settled = func(t Tagged) bool { return recorded.IPID != "" || len(t.IPs) > 0 }
+	case recorded.Pending == pendingServer:
+		settled = func(t Tagged) bool { return recorded.ServerID != "" || len(t.Servers) > 0 }
+	}
+	found, err := prov.findSettled(ctx, zone, workspaceID, name, settled)
 	if err != nil {
 		return gone, wrapAPI(fmt.Errorf("look up %s by its tags: %w", name, err))
 	}
-	res := made.Resources().merge(found)
-	if res.Empty() {
+	doomed := recorded.Doomed()
+	doomed.Zone = zone
+	doomed.Add(found)
+	if doomed.Empty() {
 		return gone, nil
 	}
-	if err := confirm("deletes " + res.String()); err != nil {
+	if err := confirm("deletes " + doomed.String()); err != nil {
 		return gone, err
 	}
-	if err := prov.Destroy(ctx, res); err != nil {
+	gone.What = doomed.String()
+	if err := prov.DestroyAll(ctx, doomed); err != nil {
 		return gone, wrapAPI(fmt.Errorf("destroy %s: %w", name, err))
 	}
-	gone.What = res.String()
 	return gone, nil
+}
+
+// Billed says what rec records as existing, for the message of a run that
+// fails after something was created; "" when nothing is recorded.
+func (Cloud) Billed(rec provider.Record) string {
+	made, ok, err := LoadRecord(rec)
+	if err != nil || !ok {
+		return ""
+	}
+	res := made.Resources()
+	what := ""
+	if !res.Empty() {
+		what = res.String()
+	}
+	if res.Pending != "" {
+		if what != "" {
+			what += ", and "
+		}
+		what += fmt.Sprintf("perhaps a %s whose create was in flight (destroy finds it by its tags)", map[string]string{pendingIP: "flexible IP", pendingServer: "server"}[res.Pending])
+	}
+	return what
+}
+
+// findSettled looks the host's resources up by their tags until settled
+// says what was seen is complete, or AdoptWait has passed, and returns
+// everything it saw.
+func (p *Provider) findSettled(ctx context.Context, zone, workspaceID, name string, settled func(Tagged) bool) (Tagged, error) {
+	poll := p.newPoller()
+	seen := Tagged{Zone: zone}
+	for {
+		found, err := p.Find(ctx, zone, workspaceID, name)
+		if err != nil {
+			return seen, err
+		}
+		seen.add(found)
+		if settled(seen) || time.Since(poll.start) >= p.adoptWait() {
+			return seen, nil
+		}
+		if err := poll.wait(ctx); err != nil {
+			return seen, err
+		}
+	}
 }

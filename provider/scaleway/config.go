@@ -14,6 +14,7 @@ package scaleway
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -99,8 +100,22 @@ func checkProfile(p *scw.Profile, path string) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(*p.APIURL, "/") {
 			return fmt.Errorf("scaleway API URL %q is malformed, want https://host[:port] without a trailing slash: %s", *p.APIURL, where(scw.ScwAPIURLEnv, "api_url"))
 		}
+		// The secret key travels in every request's X-Auth-Token: in clear
+		// only to this machine (a local API such as localcloud).
+		if u.Scheme == "http" && !loopback(u.Hostname()) {
+			return fmt.Errorf("scaleway API URL %q is plain http to another machine, which would send the secret key in clear: use https, or http to a loopback address: %s", *p.APIURL, where(scw.ScwAPIURLEnv, "api_url"))
+		}
 	}
 	return nil
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // checkZone accepts the zones the SDK knows (fr-par-1, nl-ams-1...).

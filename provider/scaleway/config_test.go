@@ -80,6 +80,14 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: `unknown scaleway zone "fr-lyo-1"`},
 		{name: "malformed API URL", path: withFile, env: map[string]string{"SCW_API_URL": "http://127.0.0.1:8080/"},
 			wantErr: `scaleway API URL "http://127.0.0.1:8080/" is malformed`},
+		{name: "plain http to another machine", path: withFile, env: map[string]string{"SCW_API_URL": "http://api.example.org"},
+			wantErr: `scaleway API URL "http://api.example.org" is plain http to another machine`},
+		{name: "plain http to a LAN address", path: withFile, env: map[string]string{"SCW_API_URL": "http://192.168.1.10:8080"},
+			wantErr: `is plain http to another machine`},
+		{name: "plain http to loopback", path: withFile, env: map[string]string{"SCW_API_URL": "http://127.0.0.1:8080"},
+			want: "SCWAAAAAAAAAAAAAAAAA 11111111-1111-4111-8111-111111111111 22222222-2222-4222-8222-222222222222 nl-ams-1"},
+		{name: "plain http to IPv6 loopback", path: withFile, env: map[string]string{"SCW_API_URL": "http://[::1]:8080"},
+			want: "SCWAAAAAAAAAAAAAAAAA 11111111-1111-4111-8111-111111111111 22222222-2222-4222-8222-222222222222 nl-ams-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -135,7 +135,11 @@ func (p *Provider) ensureIP(ctx context.Context, spec Spec, res *Resources, reco
 	if spec.ProjectID != "" {
 		req.Project = &spec.ProjectID
 	}
-	ip, err := createOnce(ctx, p, "flexible IP",
+	inFlight, err := p.intend(res, pendingIP, record)
+	if err != nil {
+		return err
+	}
+	ip, err := createOnce(ctx, p, "flexible IP", inFlight,
 		func() ([]*instance.IP, error) { return p.listIPs(ctx, zone, tags) },
 		func() (*instance.IP, error) {
 			resp, err := p.instance.CreateIP(req, scw.WithContext(ctx))
@@ -148,7 +152,7 @@ func (p *Provider) ensureIP(ctx context.Context, spec Spec, res *Resources, reco
 	if err != nil {
 		return err
 	}
-	res.IPID, res.IPAddress = ip.ID, ip.Address.String()
+	res.IPID, res.IPAddress, res.Pending = ip.ID, ip.Address.String(), ""
 	p.logf("flexible IP %s (%s)", res.IPAddress, res.IPID)
 	return record()
 }
@@ -182,8 +186,11 @@ func (p *Provider) ensureServer(ctx context.Context, spec Spec, img *marketplace
 		if spec.ProjectID != "" {
 			req.Project = &spec.ProjectID
 		}
-		var err error
-		srv, err = createOnce(ctx, p, "server "+spec.Name,
+		inFlight, err := p.intend(res, pendingServer, record)
+		if err != nil {
+			return nil, err
+		}
+		srv, err = createOnce(ctx, p, "server "+spec.Name, inFlight,
 			func() ([]*instance.Server, error) { return p.listServers(ctx, zone, tags) },
 			func() (*instance.Server, error) {
 				resp, err := p.instance.CreateServer(req, scw.WithContext(ctx))
@@ -196,7 +203,7 @@ func (p *Provider) ensureServer(ctx context.Context, spec Spec, img *marketplace
 		if err != nil {
 			return nil, err
 		}
-		res.ServerID = srv.ID
+		res.ServerID, res.Pending = srv.ID, ""
 		changed = true
 		p.logf("server %s (%s)", srv.Name, srv.ID)
 	}
@@ -218,13 +225,33 @@ func (p *Provider) ensureServer(ctx context.Context, spec Spec, img *marketplace
 	return srv, nil
 }
 
+// What Resources.Pending names.
+const (
+	pendingIP     = "ip"
+	pendingServer = "server"
+)
+
+// intend records, before a create is sent, that it is in flight; it
+// reports whether an earlier run had recorded the same create (killed
+// with it in flight: the resource may exist, and the API's lists may not
+// show it yet).
+func (p *Provider) intend(res *Resources, what string, record func() error) (inFlight bool, err error) {
+	inFlight = res.Pending == what
+	res.Pending = what
+	return inFlight, record()
+}
+
 // createOnce makes sure at most one resource tagged for the host exists. It
 // first adopts a resource found by its tags (created by a run that could not
-// record it). A create refused by the API (4xx) fails at once; a create
-// whose outcome is unknown (5xx, lost answer, timeout: the retrying client
-// never repeats those POSTs) is looked up by its tags again and adopted if
-// it happened, otherwise sent again, at most createAttempts times.
-func createOnce[T any](ctx context.Context, p *Provider, what string, find func() ([]T, error), create func() (T, error), id func(T) string) (T, error) {
+// record it; when that run was killed with the create in flight, inFlight,
+// the lookup goes on for AdoptWait, as the API's lists lag behind its
+// creates). A create refused by the API (4xx) fails at once; a create whose
+// outcome is unknown (5xx, lost answer, timeout: the retrying client never
+// repeats those POSTs) is looked up by its tags for AdoptWait, with
+// backoff, since the API may carry it out after answering and list it
+// later still; only if it never shows up is it sent again, at most
+// createAttempts times.
+func createOnce[T any](ctx context.Context, p *Provider, what string, inFlight bool, find func() ([]T, error), create func() (T, error), id func(T) string) (T, error) {
 	var zero T
 	adopt := func() (T, bool, error) {
 		found, err := find()
@@ -242,12 +269,32 @@ func createOnce[T any](ctx context.Context, p *Provider, what string, find func(
 		for _, f := range found {
 			ids = append(ids, id(f))
 		}
-		return zero, false, fmt.Errorf("several %ss are tagged for this host (%s): delete the extra ones", what, strings.Join(ids, ", "))
+		return zero, false, fmt.Errorf("several %ss are tagged for this host (%s): bootstrap destroy deletes them all", what, strings.Join(ids, ", "))
 	}
-	if v, ok, err := adopt(); err != nil || ok {
+	// adoptWaiting looks the resource up until AdoptWait has passed.
+	adoptWaiting := func() (T, bool, error) {
+		poll := p.newPoller()
+		for {
+			v, ok, err := adopt()
+			if err != nil || ok {
+				return v, ok, err
+			}
+			if time.Since(poll.start) >= p.adoptWait() {
+				return zero, false, nil
+			}
+			if err := poll.wait(ctx); err != nil {
+				return zero, false, err
+			}
+		}
+	}
+	lookup := adopt
+	if inFlight {
+		p.logf("a create of %s was in flight when an earlier run stopped: looking it up by its tags for up to %v", what, p.adoptWait())
+		lookup = adoptWaiting
+	}
+	if v, ok, err := lookup(); err != nil || ok {
 		return v, err
 	}
-	poll := p.newPoller()
 	for attempt := 1; ; attempt++ {
 		p.logf("creating %s", what)
 		v, err := create()
@@ -260,11 +307,8 @@ func createOnce[T any](ctx context.Context, p *Provider, what string, find func(
 		if ctx.Err() != nil || attempt == createAttempts {
 			return zero, fmt.Errorf("create %s: %w (it may exist anyway: rerun to adopt it, or destroy)", what, err)
 		}
-		p.logf("create %s: %v; looking it up by its tags", what, err)
-		if werr := poll.wait(ctx); werr != nil {
-			return zero, fmt.Errorf("create %s: %w (it may exist anyway: rerun to adopt it, or destroy)", what, err)
-		}
-		v, ok, ferr := adopt()
+		p.logf("create %s: %v; looking it up by its tags for up to %v", what, err, p.adoptWait())
+		v, ok, ferr := adoptWaiting()
 		if ferr != nil {
 			return zero, fmt.Errorf("create %s: %w; then %w (it may exist anyway: rerun to adopt it, or destroy)", what, err, ferr)
 		}
@@ -272,6 +316,28 @@ func createOnce[T any](ctx context.Context, p *Provider, what string, find func(
 			return v, nil
 		}
 	}
+}
+
+func (p *Provider) adoptWait() time.Duration {
+	if p.AdoptWait <= 0 {
+		return 20 * time.Second
+	}
+	return p.AdoptWait
+}
+
+// DeleteUserData deletes the server's "cloud-init" user data; already gone
+// (a 404: a bare one from the real API, see localcloud's userdata.go) is
+// fine. DELETE is idempotent, so the retrying client repeats it through
+// 429 and 5xx.
+func (p *Provider) DeleteUserData(ctx context.Context, zone, serverID string) error {
+	err := p.instance.DeleteServerUserData(&instance.DeleteServerUserDataRequest{
+		Zone: scw.Zone(zone), ServerID: serverID, Key: "cloud-init",
+	}, scw.WithContext(ctx))
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete cloud-init user data of server %s: %w", serverID, err)
+	}
+	p.logf("deleted the cloud-init user data of server %s", serverID)
+	return nil
 }
 
 // powerOn sends poweron. The action is a POST the client does not repeat,

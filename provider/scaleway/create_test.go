@@ -27,15 +27,23 @@ func TestCreateAndDestroy(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 
-	// Saved at every step: the IP alone first, then the server with its volume.
-	if len(s.list) < 3 {
-		t.Fatalf("saves: got %d (%+v), want at least 3", len(s.list), s.list)
+	// Saved at every step, each create announced before it is sent: the
+	// IP in flight, the IP, the server in flight, the server with its
+	// volume.
+	if len(s.list) < 5 {
+		t.Fatalf("saves: got %d (%+v), want at least 5", len(s.list), s.list)
 	}
-	if first := s.list[0]; first.IPID == "" || first.IPAddress == "" || first.ServerID != "" || first.Zone != "fr-par-1" {
-		t.Errorf("first save: got %+v, want the IP only", first)
+	if first := s.list[0]; first.Pending != pendingIP || first.IPID != "" || first.Zone != "fr-par-1" {
+		t.Errorf("first save: got %+v, want the IP in flight only", first)
 	}
-	if second := s.list[1]; second.ServerID == "" || len(second.VolumeIDs) != 1 {
-		t.Errorf("second save: got %+v, want the server and its root volume", second)
+	if second := s.list[1]; second.IPID == "" || second.IPAddress == "" || second.ServerID != "" || second.Pending != "" {
+		t.Errorf("second save: got %+v, want the IP only", second)
+	}
+	if third := s.list[2]; third.Pending != pendingServer || third.ServerID != "" {
+		t.Errorf("third save: got %+v, want the server in flight", third)
+	}
+	if fourth := s.list[3]; fourth.ServerID == "" || len(fourth.VolumeIDs) != 1 || fourth.Pending != "" {
+		t.Errorf("fourth save: got %+v, want the server and its root volume", fourth)
 	}
 	if got := s.last(); got.IPAddress != "127.0.0.100" || got.ServerID != res.ServerID || got.IPID != res.IPID {
 		t.Errorf("last save: got %+v, want %+v with address 127.0.0.100", got, res)
@@ -72,8 +80,12 @@ func TestCreateAndDestroy(t *testing.T) {
 	}
 
 	found, err := e.p.Find(context.Background(), "fr-par-1", testWorkspace, "web-1")
-	if err != nil || found.IPID != res.IPID || found.ServerID != res.ServerID || !slices.Equal(found.VolumeIDs, res.VolumeIDs) {
+	if err != nil || len(found.IPs) != 1 || found.IPs[0].ID != res.IPID || len(found.Servers) != 1 || found.Servers[0].ID != res.ServerID ||
+		!slices.Equal(sbsVolumes(found.Servers[0]), res.VolumeIDs) {
 		t.Errorf("find: got %+v, %v, want %+v", found, err, res)
+	}
+	if res.Pending != "" {
+		t.Errorf("pending: got %q once created, want none", res.Pending)
 	}
 
 	if err := e.p.Destroy(context.Background(), res); err != nil {
@@ -321,9 +333,9 @@ func TestResumeAfterInterruption(t *testing.T) {
 	if !errors.As(err, &partial) || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("create: got %v, want the save error as a PartialError", err)
 	}
-	saved := s.list[0] // what made it to disk: the IP
-	if saved.ServerID != "" || saved.IPID == "" {
-		t.Fatalf("saved: got %+v, want the IP only", saved)
+	saved := s.list[2] // what made it to disk: the IP, and the server in flight
+	if saved.ServerID != "" || saved.IPID == "" || saved.Pending != pendingServer {
+		t.Fatalf("saved: got %+v, want the IP and the server in flight", saved)
 	}
 
 	var again saves

@@ -2,9 +2,11 @@ package scaleway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	block "github.com/scaleway/scaleway-sdk-go/api/block/v1alpha1"
@@ -16,55 +18,197 @@ import (
 // the server's state changed under it.
 const maxRefusals = 5
 
-// Destroy deletes what res records; it is idempotent (already gone is
+// Doomed is what a destroy deletes in one zone: what a record holds, and
+// everything that carries the host's tags (duplicates included).
+type Doomed struct {
+	Zone      string
+	ServerIDs []string
+	VolumeIDs []string
+	IPIDs     []string
+	addresses map[string]string // IP id -> address, for messages
+}
+
+// Doomed is what res records.
+func (r Resources) Doomed() Doomed {
+	d := Doomed{Zone: r.Zone}
+	d.addServer(r.ServerID, r.VolumeIDs...)
+	d.addIP(r.IPID, r.IPAddress)
+	return d
+}
+
+// Add adds what was found by tags.
+func (d *Doomed) Add(t Tagged) {
+	if d.Zone == "" {
+		d.Zone = t.Zone
+	}
+	for _, s := range t.Servers {
+		d.addServer(s.ID, sbsVolumes(s)...)
+	}
+	for _, ip := range t.IPs {
+		d.addIP(ip.ID, ip.Address.String())
+	}
+}
+
+func (d *Doomed) addServer(id string, volumes ...string) {
+	if id != "" && !slices.Contains(d.ServerIDs, id) {
+		d.ServerIDs = append(d.ServerIDs, id)
+	}
+	for _, v := range volumes {
+		if v != "" && !slices.Contains(d.VolumeIDs, v) {
+			d.VolumeIDs = append(d.VolumeIDs, v)
+		}
+	}
+}
+
+func (d *Doomed) addIP(id, addr string) {
+	if id == "" {
+		return
+	}
+	if !slices.Contains(d.IPIDs, id) {
+		d.IPIDs = append(d.IPIDs, id)
+	}
+	if addr != "" && addr != "<nil>" {
+		if d.addresses == nil {
+			d.addresses = map[string]string{}
+		}
+		d.addresses[id] = addr
+	}
+}
+
+// Empty reports whether there is nothing to delete.
+func (d Doomed) Empty() bool {
+	return len(d.ServerIDs) == 0 && len(d.VolumeIDs) == 0 && len(d.IPIDs) == 0
+}
+
+// String lists the resources, as "server X, SBS volume Y, flexible IP A (Z) in ZONE".
+func (d Doomed) String() string {
+	var parts []string
+	for _, id := range d.ServerIDs {
+		parts = append(parts, "server "+id)
+	}
+	for _, id := range d.VolumeIDs {
+		parts = append(parts, "SBS volume "+id)
+	}
+	for _, id := range d.IPIDs {
+		if a := d.addresses[id]; a != "" {
+			parts = append(parts, fmt.Sprintf("flexible IP %s (%s)", a, id))
+		} else {
+			parts = append(parts, "flexible IP "+id)
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ") + " in " + d.Zone
+}
+
+// Destroy deletes what res records; see DestroyAll.
+func (p *Provider) Destroy(ctx context.Context, res Resources) error {
+	return p.DestroyAll(ctx, res.Doomed())
+}
+
+// DestroyAll deletes everything in d; it is idempotent (already gone is
 // success) and safe on any partial state:
 //
-//  1. the server: terminate when running; otherwise power it off, wait for
-//     "stopped" and delete it (a server "starting" is waited for first);
-//  2. its SBS volumes, which outlive the server: once detached, through the
-//     block API;
-//  3. the flexible IP.
+//  1. each server: terminate when running; otherwise power it off, wait
+//     for "stopped" and delete it (a server "starting" is waited for first);
+//  2. the SBS volumes, which outlive their server: once detached, through
+//     the block API;
+//  3. the flexible IPs.
 //
-// It records nothing itself: call Find and merge its result first to also
-// remove what an interrupted create made but could not record. On error the
-// message lists what is still there.
-func (p *Provider) Destroy(ctx context.Context, res Resources) error {
-	if res.Empty() {
+// Every deletion is attempted, whatever failed before it (the IPs are
+// released even when a volume cannot be deleted), and the errors are
+// combined. Requests the API refuses because a resource is busy
+// (transient_state, precondition_failed/resource_still_in_use, a refused
+// action) and its rate limits and 5xx answers are polled through until ctx
+// ends. On error the message lists what is still there.
+func (p *Provider) DestroyAll(ctx context.Context, d Doomed) error {
+	if d.Empty() {
 		return nil
 	}
-	if res.Zone == "" {
-		return fmt.Errorf("cannot destroy %s: no zone recorded", res)
+	if d.Zone == "" {
+		return fmt.Errorf("cannot destroy %s: no zone recorded", d)
 	}
-	zone := scw.Zone(res.Zone)
-	left := res
-	left.VolumeIDs = slices.Clone(res.VolumeIDs)
-
-	if res.ServerID != "" {
-		volumes, err := p.destroyServer(ctx, zone, res.ServerID)
-		for _, id := range volumes {
-			if !slices.Contains(left.VolumeIDs, id) {
-				left.VolumeIDs = append(left.VolumeIDs, id)
+	zone := scw.Zone(d.Zone)
+	left := Doomed{Zone: d.Zone, addresses: d.addresses}
+	var errs []error
+	stuck := map[string]string{} // volume -> the server it stays attached to
+	for _, id := range d.ServerIDs {
+		volumes, err := p.destroyServer(ctx, zone, id)
+		d.addServer("", volumes...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("destroy server %s: %w", id, err))
+			left.addServer(id)
+			for _, v := range volumes {
+				stuck[v] = id
 			}
 		}
-		if err != nil {
-			return fmt.Errorf("destroy server %s: %w; still there: %s", res.ServerID, err, left)
-		}
-		left.ServerID = ""
 	}
-	for _, id := range slices.Clone(left.VolumeIDs) {
-		if err := p.deleteVolume(ctx, zone, id, res.ServerID); err != nil {
-			return fmt.Errorf("delete SBS volume %s: %w; still there: %s", id, err, left)
+	for _, id := range d.VolumeIDs {
+		if server, ok := stuck[id]; ok {
+			errs = append(errs, fmt.Errorf("SBS volume %s stays attached to server %s, which could not be deleted", id, server))
+			left.addServer("", id)
+			continue
 		}
-		left.VolumeIDs = slices.DeleteFunc(left.VolumeIDs, func(v string) bool { return v == id })
+		if err := p.deleteVolume(ctx, zone, id, d.ServerIDs); err != nil {
+			errs = append(errs, fmt.Errorf("delete SBS volume %s: %w", id, err))
+			left.addServer("", id)
+		}
 	}
-	if res.IPID != "" {
-		p.logf("releasing flexible IP %s", res.IPID)
-		err := p.instance.DeleteIP(&instance.DeleteIPRequest{Zone: zone, IP: res.IPID}, scw.WithContext(ctx))
-		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("release flexible IP %s: %w; still there: %s", res.IPID, err, left)
+	for _, id := range d.IPIDs {
+		if err := p.deleteIP(ctx, zone, id); err != nil {
+			errs = append(errs, fmt.Errorf("release flexible IP %s: %w", id, err))
+			left.addIP(id, "")
 		}
+	}
+	if len(errs) > 0 {
+		return &DestroyError{Left: left, Err: errors.Join(errs...)}
 	}
 	return nil
+}
+
+// DestroyError is a destroy that could not delete everything: Left is
+// what is still there (and billed).
+type DestroyError struct {
+	Left Doomed
+	Err  error
+}
+
+func (e *DestroyError) Error() string {
+	return fmt.Sprintf("%s; still there: %s", strings.ReplaceAll(e.Err.Error(), "\n", "; "), e.Left)
+}
+
+func (e *DestroyError) Unwrap() error { return e.Err }
+
+// Billed says what is still there and billed.
+func (e *DestroyError) Billed() string { return e.Left.String() }
+
+// deleteIP releases a flexible IP, polling through busy answers. The
+// instance API may answer 403 for an IP that is already gone
+// (terraform-provider-scaleway's internal/services/instance/ip.go treats
+// it so): a 403 counts as gone only when a GET then says 404.
+func (p *Provider) deleteIP(ctx context.Context, zone scw.Zone, id string) error {
+	poll := p.newPoller()
+	p.logf("releasing flexible IP %s", id)
+	for {
+		err := p.instance.DeleteIP(&instance.DeleteIPRequest{Zone: zone, IP: id}, scw.WithContext(ctx))
+		switch {
+		case err == nil || isNotFound(err):
+			return nil
+		case httpStatus(err) == http.StatusForbidden:
+			if _, gerr := p.instance.GetIP(&instance.GetIPRequest{Zone: zone, IP: id}, scw.WithContext(ctx)); isNotFound(gerr) {
+				return nil
+			}
+			return err
+		case busy(err) || transient(ctx, err):
+			p.logf("release flexible IP %s: %v (trying again)", id, err)
+		default:
+			return err
+		}
+		if werr := poll.wait(ctx); werr != nil {
+			return fmt.Errorf("%w after %v; last answer: %w", werr, poll.elapsed(), err)
+		}
+	}
 }
 
 // destroyServer drives the server to deletion and returns the SBS volumes it
@@ -140,8 +284,10 @@ func (p *Provider) destroyServer(ctx context.Context, zone scw.Zone, id string) 
 
 // settle classifies the outcome of a request sent while destroying. An
 // unknown outcome (5xx, lost answer) may have been carried out: carried is
-// true and polling goes on. A refusal (400: the state changed meanwhile)
-// goes on polling too, a few times. Anything else is returned.
+// true and polling goes on. A resource busy with another change
+// (transient_state, resource_still_in_use) goes on polling. A refusal
+// (400: the state changed meanwhile) goes on polling too, a few times.
+// Anything else is returned.
 func (p *Provider) settle(ctx context.Context, what string, err error, refusals *int) (carried bool, _ error) {
 	switch {
 	case err == nil:
@@ -149,6 +295,9 @@ func (p *Provider) settle(ctx context.Context, what string, err error, refusals 
 	case transient(ctx, err):
 		p.logf("%s: %v (checking the state)", what, err)
 		return true, nil
+	case busy(err) && ctx.Err() == nil:
+		p.logf("%s: %v (waiting for it to settle)", what, err)
+		return false, nil
 	case ctx.Err() != nil:
 		return false, fmt.Errorf("%s: %w", what, ctx.Err())
 	case httpStatus(err) == http.StatusBadRequest && *refusals < maxRefusals:
@@ -160,9 +309,9 @@ func (p *Provider) settle(ctx context.Context, what string, err error, refusals 
 	}
 }
 
-// deleteVolume waits until the SBS volume is detached (from serverID,
-// which is being deleted) and deletes it.
-func (p *Provider) deleteVolume(ctx context.Context, zone scw.Zone, id, serverID string) error {
+// deleteVolume waits until the SBS volume is detached (from one of
+// servers, which are being deleted) and deletes it.
+func (p *Provider) deleteVolume(ctx context.Context, zone scw.Zone, id string, servers []string) error {
 	poll := p.newPoller()
 	last := "unknown"
 	for {
@@ -177,7 +326,7 @@ func (p *Provider) deleteVolume(ctx context.Context, zone scw.Zone, id, serverID
 			return err
 		case err == nil:
 			last = fmt.Sprintf("%q", v.Status)
-			if other := attachedElsewhere(v, serverID); other != "" {
+			if other := attachedElsewhere(v, servers); other != "" {
 				return fmt.Errorf("it is attached to %s, which bootstrap did not create: detach it first", other)
 			}
 			if v.Status != block.VolumeStatusInUse && len(v.References) == 0 {
@@ -186,7 +335,7 @@ func (p *Provider) deleteVolume(ctx context.Context, zone scw.Zone, id, serverID
 				switch {
 				case derr == nil || isNotFound(derr):
 					return nil
-				case httpStatus(derr) == http.StatusPreconditionFailed || transient(ctx, derr): // still in use, or unknown: look again
+				case busy(derr) || transient(ctx, derr): // still in use, or unknown: look again
 					p.logf("delete SBS volume %s: %v (waiting)", id, derr)
 				default:
 					return derr
@@ -203,14 +352,15 @@ func (p *Provider) deleteVolume(ctx context.Context, zone scw.Zone, id, serverID
 	}
 }
 
-// attachedElsewhere names the resource the volume is attached to if it is not
-// serverID (a detaching reference to a deleted server does not count).
-func attachedElsewhere(v *block.Volume, serverID string) string {
+// attachedElsewhere names the resource the volume is attached to if it is
+// none of servers (a detaching reference to a deleted server does not
+// count).
+func attachedElsewhere(v *block.Volume, servers []string) string {
 	for _, ref := range v.References {
 		if ref == nil || ref.Status == block.ReferenceStatusDetaching || ref.Status == block.ReferenceStatusDetached {
 			continue
 		}
-		if ref.ProductResourceID != serverID {
+		if !slices.Contains(servers, ref.ProductResourceID) {
 			return ref.ProductResourceType + " " + ref.ProductResourceID
 		}
 	}

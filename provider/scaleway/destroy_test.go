@@ -92,7 +92,10 @@ func TestDestroyRefusesForeignAttachment(t *testing.T) {
 	}
 }
 
-func TestFindReportsDuplicates(t *testing.T) {
+// Duplicates tagged for the host (a late-committed create, an earlier run
+// that lost its record) are all deleted by destroy, not refused; create
+// refuses to pick one.
+func TestDestroyDeletesDuplicates(t *testing.T) {
 	e := newEnv(t, localcloud.Options{})
 	api := instance.NewAPI(e.client)
 	for range 2 {
@@ -100,17 +103,25 @@ func TestFindReportsDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := e.p.Find(context.Background(), "fr-par-1", testWorkspace, "web-1")
-	if err == nil || !strings.Contains(err.Error(), "several resources") {
-		t.Errorf("find: got %v, want an error about duplicates", err)
-	}
-	// Create refuses to pick one either.
+	ip := e.makeIP(t)
+	e.makeServer(t, ip.ID)
+	e.makeServer(t, e.makeIP(t).ID)
 	var s saves
 	var res Resources
-	err = e.p.Create(context.Background(), testSpec(t, "web-1"), &res, s.save)
-	if err == nil || !strings.Contains(err.Error(), "several flexible IPs") || !res.Empty() {
+	err := e.p.Create(context.Background(), testSpec(t, "web-1"), &res, s.save)
+	if err == nil || !strings.Contains(err.Error(), "several flexible IPs") || res.IPID != "" {
 		t.Errorf("create: got %v with %+v, want a refusal and nothing recorded", err, res)
 	}
+	found, err := e.p.Find(context.Background(), "fr-par-1", testWorkspace, "web-1")
+	if err != nil || len(found.IPs) != 4 || len(found.Servers) != 2 {
+		t.Fatalf("find: got %d IPs and %d servers (%v), want 4 and 2", len(found.IPs), len(found.Servers), err)
+	}
+	d := Resources{}.Doomed()
+	d.Add(found)
+	if err := e.p.DestroyAll(context.Background(), d); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	e.requireEmpty(t)
 	other, err := e.p.Find(context.Background(), "fr-par-1", testWorkspace, "web-2")
 	if err != nil || !other.Empty() {
 		t.Errorf("find another host: got %+v, %v, want nothing", other, err)

@@ -90,6 +90,25 @@ func rejected(err error) bool {
 	return s >= 400 && s < 500 && s != http.StatusTooManyRequests
 }
 
+// busy reports the API's answers for a resource in the middle of another
+// change: 409 transient_state and 412 precondition_failed (such as
+// resource_still_in_use), typed by the SDK (scw/errors.go) or not. They are
+// worth polling through.
+func busy(err error) bool {
+	var (
+		ts *scw.TransientStateError
+		pf *scw.PreconditionFailedError
+		re *scw.ResponseError
+	)
+	switch {
+	case errors.As(err, &ts), errors.As(err, &pf):
+		return true
+	case errors.As(err, &re):
+		return re.StatusCode == http.StatusConflict || re.StatusCode == http.StatusPreconditionFailed
+	}
+	return false
+}
+
 // transient reports errors worth polling through while ctx is alive: rate
 // limits, server errors and transport errors (a timed out attempt too).
 func transient(ctx context.Context, err error) bool {

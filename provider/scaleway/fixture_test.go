@@ -61,6 +61,7 @@ func newEnv(t *testing.T, opts localcloud.Options) *env {
 	p.Log = log
 	p.PollMin, p.PollMax = 5*time.Millisecond, 20*time.Millisecond
 	p.StoppedGrace = time.Second
+	p.AdoptWait = 150 * time.Millisecond
 	return &env{cloud: cloud, url: srv.URL, client: client, p: p, log: log}
 }
 

@@ -10,6 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+
+	"github.com/scaleway/scaleway-sdk-go/api/instance/v1"
 
 	"golang.org/x/crypto/ssh"
 
@@ -27,6 +30,8 @@ type Machine struct {
 	// moment it goes into the cloud-init user data until the first SSH
 	// connection has pinned its public half; then it is deleted.
 	KeyFile string
+
+	res Resources // what Provision found or created
 }
 
 // Step names the provisioning step.
@@ -54,8 +59,16 @@ func (m *Machine) provision(ctx context.Context, run *provider.Run) (provider.Pr
 		return none, err
 	}
 	if !ok {
-		sr = &Record{Zone: m.Spec.Zone, CommercialType: m.Spec.CommercialType, ImageLabel: m.Spec.ImageLabel, ProjectID: m.Spec.ProjectID}
+		// Record before create: where and with which tags this host's
+		// resources will be is in state.json before the first create is
+		// sent, so that a run killed at any instant leaves nothing destroy
+		// cannot find.
+		sr = &Record{Zone: m.Spec.Zone, CommercialType: m.Spec.CommercialType, ImageLabel: m.Spec.ImageLabel, ProjectID: m.Spec.ProjectID,
+			Tags: identityTags(m.Spec.WorkspaceID, m.Spec.Name)}
 		if err := run.Record.Encode(Kind, sr); err != nil {
+			return none, err
+		}
+		if err := run.Save(); err != nil {
 			return none, err
 		}
 	}
@@ -72,10 +85,15 @@ func (m *Machine) provision(ctx context.Context, run *provider.Run) (provider.Pr
 		if err != nil {
 			return none, fmt.Errorf("look up %s: %w", m.Spec.Name, err)
 		}
-		if found.ServerID != res.ServerID {
+		if !slices.ContainsFunc(found.Servers, func(s *instance.Server) bool { return s.ID == res.ServerID }) {
 			return none, fmt.Errorf("server %s of %s no longer exists: run bootstrap destroy %s, then create it again", res.ServerID, m.Spec.Name, m.Spec.Name)
 		}
-		m.forgetKey()
+		// An earlier run connected, and may have been stopped before the
+		// user data was deleted: delete it now (already gone is fine).
+		m.res = res
+		if err := m.Connected(ctx); err != nil {
+			return none, err
+		}
 		return provider.Provisioned{Address: sr.IPAddress, Note: fmt.Sprintf("server %s exists (%s, %s) at %s", res.ServerID, sr.CommercialType, sr.Zone, sr.IPAddress)}, nil
 	}
 
@@ -95,6 +113,7 @@ func (m *Machine) provision(ctx context.Context, run *provider.Run) (provider.Pr
 	if err != nil {
 		return none, err
 	}
+	m.res = res
 	pub, err := ssh.NewPublicKey(key.Public())
 	if err != nil {
 		return none, err
@@ -106,14 +125,25 @@ func (m *Machine) provision(ctx context.Context, run *provider.Run) (provider.Pr
 	}, nil
 }
 
-// Connected is called once the first SSH connection pinned the host key:
-// the private half is on the server and no longer needed here.
-func (m *Machine) Connected() { m.forgetKey() }
-
-func (m *Machine) forgetKey() {
-	if m.KeyFile != "" {
-		os.Remove(m.KeyFile)
+// Connected is called once the first SSH connection, verified against the
+// host key generated here, is recorded: the key is pinned in the
+// workspace. The private half is then needed neither in the cloud nor
+// here: the server's "cloud-init" user data, which holds it and which
+// anyone who can read the project's instances can read, is deleted, then
+// the local copy. Provision does it again on a later run (an earlier one
+// may have stopped in between); already gone is fine.
+func (m *Machine) Connected(ctx context.Context) error {
+	if m.res.ServerID != "" {
+		if err := m.Provider.DeleteUserData(ctx, m.res.Zone, m.res.ServerID); err != nil {
+			return fmt.Errorf("the server's cloud-init user data still holds its host private key; delete it with a rerun: %w", err)
+		}
 	}
+	if m.KeyFile != "" {
+		if err := os.Remove(m.KeyFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete the host private key %s: %w", m.KeyFile, err)
+		}
+	}
+	return nil
 }
 
 // hostKey loads the pending host key, or generates it (0600) so that a
@@ -157,14 +187,19 @@ const Kind = "scaleway"
 // its machine record): the settings it was created with and the ids of
 // everything created for it, written the moment each exists.
 type Record struct {
-	Zone           string   `json:"zone"`
-	CommercialType string   `json:"commercial_type"`
-	ImageLabel     string   `json:"image_label"`
-	ProjectID      string   `json:"project_id,omitempty"`
-	IPID           string   `json:"ip_id,omitempty"`
-	IPAddress      string   `json:"ip_address,omitempty"`
-	ServerID       string   `json:"server_id,omitempty"`
-	VolumeIDs      []string `json:"volume_ids,omitempty"`
+	Zone           string `json:"zone"`
+	CommercialType string `json:"commercial_type"`
+	ImageLabel     string `json:"image_label"`
+	ProjectID      string `json:"project_id,omitempty"`
+	// Tags are the tags every resource of the host carries, recorded
+	// before the first create: destroy finds by them what a run created
+	// without recording it.
+	Tags      []string `json:"tags,omitempty"`
+	IPID      string   `json:"ip_id,omitempty"`
+	IPAddress string   `json:"ip_address,omitempty"`
+	ServerID  string   `json:"server_id,omitempty"`
+	VolumeIDs []string `json:"volume_ids,omitempty"`
+	Pending   string   `json:"pending,omitempty"` // a create in flight (see Resources.Pending)
 }
 
 // LoadRecord reads this provider's record out of a host's machine record;
@@ -179,11 +214,11 @@ func LoadRecord(m provider.Record) (rec *Record, ok bool, err error) {
 
 // Resources is what the record holds, for Create and Destroy.
 func (sr *Record) Resources() Resources {
-	return Resources{Zone: sr.Zone, IPID: sr.IPID, IPAddress: sr.IPAddress, ServerID: sr.ServerID, VolumeIDs: append([]string(nil), sr.VolumeIDs...)}
+	return Resources{Zone: sr.Zone, IPID: sr.IPID, IPAddress: sr.IPAddress, ServerID: sr.ServerID, VolumeIDs: append([]string(nil), sr.VolumeIDs...), Pending: sr.Pending}
 }
 
 func (sr *Record) set(r *Resources) {
-	sr.IPID, sr.IPAddress, sr.ServerID = r.IPID, r.IPAddress, r.ServerID
+	sr.IPID, sr.IPAddress, sr.ServerID, sr.Pending = r.IPID, r.IPAddress, r.ServerID, r.Pending
 	sr.VolumeIDs = append([]string(nil), r.VolumeIDs...)
 	if r.Zone != "" {
 		sr.Zone = r.Zone

@@ -3,22 +3,16 @@ package scaleway
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"bootstrap/localcloud"
 	"bootstrap/provider"
 )
 
 // The machine keeps its ids in the host's machine record, saved as each
 // exists, and a run after the first connection only checks the server.
 func TestMachineRecordsWhatItCreates(t *testing.T) {
-	e := newEnv(t, localcloud.Options{Machines: localcloud.NoopMachines{BootDelay: 10 * time.Millisecond}})
-	spec := testSpec(t, "web-1")
-	spec.HostKey = nil
-	m := &Machine{Provider: e.p, Spec: spec, KeyFile: filepath.Join(t.TempDir(), "ssh_host_ed25519_key")}
+	_, m := newMachine(t)
 	var rec provider.Record
 	saved := 0
 	run := &provider.Run{Record: &rec, Save: func() error { saved++; return nil }}

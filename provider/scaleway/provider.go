@@ -38,6 +38,11 @@ type Resources struct {
 	IPAddress string   `json:"ip_address,omitempty"`
 	ServerID  string   `json:"server_id,omitempty"`
 	VolumeIDs []string `json:"volume_ids,omitempty"`
+	// Pending names a create that was sent (or about to be) whose resource
+	// has no id here yet: saved before the request, so that a run killed
+	// while it was in flight makes the next one (and destroy) look for it
+	// by its tags long enough for the API's lists to catch up.
+	Pending string `json:"pending,omitempty"`
 }
 
 // Empty reports whether nothing is recorded.
@@ -67,25 +72,6 @@ func (r Resources) String() string {
 	return strings.Join(parts, ", ") + " in " + r.Zone
 }
 
-// merge adds what a tag lookup found to what r (a record) holds.
-func (r Resources) merge(found Resources) Resources {
-	if r.Zone == "" {
-		r.Zone = found.Zone
-	}
-	if r.IPID == "" {
-		r.IPID, r.IPAddress = found.IPID, found.IPAddress
-	}
-	if r.ServerID == "" {
-		r.ServerID = found.ServerID
-	}
-	for _, v := range found.VolumeIDs {
-		if !slices.Contains(r.VolumeIDs, v) {
-			r.VolumeIDs = append(r.VolumeIDs, v)
-		}
-	}
-	return r
-}
-
 // Provider creates and destroys instances with the Scaleway SDK.
 type Provider struct {
 	instance *instance.API
@@ -100,6 +86,12 @@ type Provider struct {
 	// StoppedGrace is how long a server may still read "stopped" after
 	// poweron before that counts as a failed boot (default 30s).
 	StoppedGrace time.Duration
+	// AdoptWait is how long a create whose outcome is unknown (its answer
+	// lost, or a run killed while it was in flight) is looked up by its
+	// tags, with backoff, before it is sent again: the API may carry it out
+	// after answering an error, and its lists lag behind its creates
+	// (default 20s).
+	AdoptWait time.Duration
 }
 
 // New returns a Provider using client (see NewClient).
@@ -111,6 +103,7 @@ func New(client *scw.Client) *Provider {
 		PollMin:      time.Second,
 		PollMax:      5 * time.Second,
 		StoppedGrace: 30 * time.Second,
+		AdoptWait:    20 * time.Second,
 	}
 }
 
@@ -213,38 +206,44 @@ func (p *Provider) validate(ctx context.Context, spec Spec) (*marketplace.LocalI
 	return img, nil
 }
 
-// Find looks up the resources tagged for this host, to adopt them or to
-// report orphans. More than one server or IP for the host is an error that
-// lists them.
-func (p *Provider) Find(ctx context.Context, zone, workspaceID, name string) (Resources, error) {
-	res := Resources{Zone: zone}
+// Tagged is everything that carries a host's tags in a zone: what a run
+// created, recorded or not, duplicates included.
+type Tagged struct {
+	Zone    string
+	Servers []*instance.Server
+	IPs     []*instance.IP
+}
+
+// Empty reports whether nothing is tagged.
+func (t Tagged) Empty() bool { return len(t.Servers) == 0 && len(t.IPs) == 0 }
+
+// add adds what other holds that t lacks, by id.
+func (t *Tagged) add(other Tagged) {
+	for _, s := range other.Servers {
+		if !slices.ContainsFunc(t.Servers, func(x *instance.Server) bool { return x.ID == s.ID }) {
+			t.Servers = append(t.Servers, s)
+		}
+	}
+	for _, ip := range other.IPs {
+		if !slices.ContainsFunc(t.IPs, func(x *instance.IP) bool { return x.ID == ip.ID }) {
+			t.IPs = append(t.IPs, ip)
+		}
+	}
+}
+
+// Find looks up the resources tagged for this host, to adopt them, to check
+// them or to destroy them.
+func (p *Provider) Find(ctx context.Context, zone, workspaceID, name string) (Tagged, error) {
+	found := Tagged{Zone: zone}
 	tags := identityTags(workspaceID, name)
-	ips, err := p.listIPs(ctx, scw.Zone(zone), tags)
-	if err != nil {
-		return res, err
+	var err error
+	if found.IPs, err = p.listIPs(ctx, scw.Zone(zone), tags); err != nil {
+		return found, err
 	}
-	servers, err := p.listServers(ctx, scw.Zone(zone), tags)
-	if err != nil {
-		return res, err
+	if found.Servers, err = p.listServers(ctx, scw.Zone(zone), tags); err != nil {
+		return found, err
 	}
-	if len(ips) > 1 || len(servers) > 1 {
-		var ids []string
-		for _, ip := range ips {
-			ids = append(ids, "flexible IP "+ip.ID)
-		}
-		for _, s := range servers {
-			ids = append(ids, "server "+s.ID)
-		}
-		return res, fmt.Errorf("several resources in %s are tagged for %s: %s; delete the extra ones", zone, name, strings.Join(ids, ", "))
-	}
-	if len(ips) == 1 {
-		res.IPID, res.IPAddress = ips[0].ID, ips[0].Address.String()
-	}
-	if len(servers) == 1 {
-		res.ServerID = servers[0].ID
-		res.VolumeIDs = sbsVolumes(servers[0])
-	}
-	return res, nil
+	return found, nil
 }
 
 func (p *Provider) listIPs(ctx context.Context, zone scw.Zone, tags []string) ([]*instance.IP, error) {
