@@ -87,8 +87,8 @@ func (w *Workspace) LockHost(name, what string) (unlock func(), err error) {
 			continue
 		}
 		line := fmt.Sprintf("pid %d, %s, since %s\n", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339))
-		if err := f.Truncate(0); err == nil {
-			_, err = f.WriteAt([]byte(line), 0)
+		if f.Truncate(0) == nil {
+			f.WriteAt([]byte(line), 0) //nolint:errcheck // the line only names the holder for others' messages
 		}
 		return func() {
 			os.Remove(path) // before the unlock: no one locks a removed file and keeps it
