@@ -234,16 +234,6 @@ func yamlSettings(data []byte) (map[string]any, error) {
 	return out, nil
 }
 
-// unwrapAll is the innermost error: the YAML parser's own message.
-func unwrapAll(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
-}
 
 // settingSource says where viper found a key: the environment, else the
 // file that holds it, the workspace's first.
