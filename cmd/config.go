@@ -234,7 +234,6 @@ func yamlSettings(data []byte) (map[string]any, error) {
 	return out, nil
 }
 
-
 // settingSource says where viper found a key: the environment, else the
 // file that holds it, the workspace's first.
 func settingSource(key string, files map[string]*viper.Viper, wsFile, userFile string) string {
