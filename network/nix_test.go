@@ -1,11 +1,11 @@
 package network
 
 import (
-	"bytes"
+	"bootstrap/localcloud/nixorg"
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -18,47 +18,17 @@ import (
 // do. They skip when nix-instantiate is missing, unless
 // BOOTSTRAP_REQUIRE_NIX=1 (as in CI).
 
-func nixInstantiate(t *testing.T) string {
+// evaluator is the one way the project runs nix-instantiate (a private,
+// offline store and state): localcloud/nixorg's.
+func evaluator(t *testing.T) *nixorg.Evaluator {
 	t.Helper()
-	bin, err := exec.LookPath("nix-instantiate")
-	if err != nil {
+	if err := nixorg.Available(); err != nil {
 		if os.Getenv("BOOTSTRAP_REQUIRE_NIX") == "1" {
 			t.Fatalf("nix-instantiate not found and BOOTSTRAP_REQUIRE_NIX=1 (apt-get install nix-bin): %v", err)
 		}
 		t.Skip("nix-instantiate not found (apt-get install nix-bin); set BOOTSTRAP_REQUIRE_NIX=1 to fail instead")
 	}
-	return bin
-}
-
-// runNix runs nix-instantiate in dir with a private, writable store, state
-// and configuration, so that it works as any user and ignores the machine's
-// Nix setup.
-func runNix(t *testing.T, dir string, args ...string) []byte {
-	t.Helper()
-	bin := nixInstantiate(t)
-	tmp := t.TempDir()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + filepath.Join(tmp, "home"),
-		"NIX_STORE_DIR=" + filepath.Join(tmp, "store"),
-		"NIX_STATE_DIR=" + filepath.Join(tmp, "state"),
-		"NIX_LOG_DIR=" + filepath.Join(tmp, "log"),
-		"NIX_CONF_DIR=" + filepath.Join(tmp, "etc"),
-		"XDG_CONFIG_HOME=" + filepath.Join(tmp, "config"),
-		"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"),
-		"XDG_DATA_HOME=" + filepath.Join(tmp, "data"),
-		"XDG_STATE_HOME=" + filepath.Join(tmp, "xdgstate"),
-		"NIX_PATH=",
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("nix-instantiate %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return out
+	return &nixorg.Evaluator{TempDir: t.TempDir()}
 }
 
 // writeGenerated writes every golden case's file into a fresh directory
@@ -86,7 +56,10 @@ const stubLib = `lib = {
 
 func evalFile(t *testing.T, dir, file string) map[string]any {
 	t.Helper()
-	out := runNix(t, dir, "--eval", "--strict", "--json", "--expr", "let "+stubLib+" in import ./"+file+" { inherit lib; }")
+	out, err := evaluator(t).EvalExpr(context.Background(), "let "+stubLib+" in import "+filepath.Join(dir, file)+" { inherit lib; }")
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", file, err)
+	}
 	var v map[string]any
 	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatalf("decode %s: %v", out, err)
@@ -95,26 +68,23 @@ func evalFile(t *testing.T, dir, file string) map[string]any {
 }
 
 func TestNixParse(t *testing.T) {
-	nixInstantiate(t)
+	e := evaluator(t)
 	dir, files := writeGenerated(t)
-	for name := range files {
-		t.Run(name, func(t *testing.T) {
-			runNix(t, dir, "--parse", name)
-		})
+	if len(files) == 0 {
+		t.Fatal("no generated files")
+	}
+	if err := e.Parse(context.Background(), dir); err != nil {
+		t.Errorf("a generated networking.nix does not parse: %v", err)
 	}
 }
 
 func TestNixParseRejects(t *testing.T) {
-	nixInstantiate(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bad.nix"), []byte("{ lib, ... }: { networking.useDHCP = ; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nixInstantiate(t), "--parse", "bad.nix")
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "NIX_STATE_DIR=" + t.TempDir(), "NIX_STORE_DIR=" + t.TempDir(), "NIX_CONF_DIR=" + t.TempDir(), "NIX_LOG_DIR=" + t.TempDir()}
-	if out, err := cmd.CombinedOutput(); err == nil {
-		t.Errorf("nix-instantiate --parse accepted broken Nix: %s", out)
+	if err := evaluator(t).Parse(context.Background(), dir); err == nil {
+		t.Error("the parse check accepted broken Nix")
 	}
 }
 
@@ -131,7 +101,7 @@ func udevRule(mac, name string) string {
 // TestNixEval evaluates the generated files against a stub lib and checks
 // every option value, wrappers included.
 func TestNixEval(t *testing.T) {
-	nixInstantiate(t)
+	evaluator(t)
 	dir, _ := writeGenerated(t)
 	useDHCP := map[string]any{"_mkOverride": float64(900), "_value": false}
 	tests := []struct {
