@@ -87,6 +87,11 @@ func (p *pusher) awaitRollback(ctx context.Context, dialErr error) error {
 		return ce
 	}
 	gens, err := ListGenerations(ctx, p.r)
+	// A connection lost during the switch itself never read which
+	// generation it made: the newest one, if newer than before the push.
+	if err == nil && ce.Generation == p.res.Before && Newest(gens) > p.newest {
+		ce.Generation = Newest(gens)
+	}
 	if err == nil && Current(gens) == p.res.Before {
 		ce.RolledBack = true
 		p.res.After = p.res.Before

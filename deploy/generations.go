@@ -59,6 +59,15 @@ func Current(gens []Generation) int {
 	return 0
 }
 
+// Newest is the highest generation number, 0 when there is none.
+func Newest(gens []Generation) int {
+	n := 0
+	for _, g := range gens {
+		n = max(n, g.Number)
+	}
+	return n
+}
+
 // Previous is the newest generation older than the current one (what
 // nix-env --rollback switches to), 0 when there is none.
 func Previous(gens []Generation) int {

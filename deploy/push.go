@@ -180,6 +180,7 @@ type pusher struct {
 	timer     *confirmTimer // armed
 	armedAt   time.Time
 	tail      string // the last job's output tail
+	newest    int    // the newest generation before the push
 }
 
 func newID() string {
@@ -258,6 +259,7 @@ func (p *pusher) push(ctx context.Context) error {
 	}
 	before := Current(gens)
 	p.res.Before, p.res.After = before, before
+	p.newest = Newest(gens)
 	np, err := p.nixpkgs(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -244,6 +244,38 @@ func TestPushConfirmTimeoutRollsBack(t *testing.T) {
 	}
 }
 
+// The broken configuration cuts the connection during the armed switch
+// itself: the error still names the generation the switch made, read
+// after the timer's rollback (it is no longer current then).
+func TestPushConfirmTimeoutConnectionLostDuringSwitch(t *testing.T) {
+	h := newFakeHost(t, hostEtc)
+	h.rebuild = func(h *fakeHost, action string) (string, int, error) {
+		if action == "switch" {
+			return "", 0, remote.ErrConnectionLost
+		}
+		return "", 0, nil
+	}
+	h.dialErr = func(n int) error {
+		if n == 2 { // the reconnect after the lost switch
+			h.mu.Lock()
+			h.timerFired = true
+			h.current = 1
+			h.etc = maps.Clone(h.copies[1])
+			h.mu.Unlock()
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	_, err := Push(context.Background(), target(h), Options{Action: Switch, ConfirmTimeout: 200 * time.Millisecond, ReconnectTimeout: time.Second})
+	var ce *ConfirmError
+	if !errors.As(err, &ce) || !ce.Armed || !ce.RolledBack || ce.Previous != 1 || ce.Generation != 2 {
+		t.Fatalf("got %v (%#v), want a confirm error naming generation 2, rolled back to 1", err, ce)
+	}
+	if want := "within 200ms of switching to generation 2: it rolled back to generation 1 by itself"; !strings.Contains(err.Error(), want) {
+		t.Errorf("got message %q, want it to contain %q", err, want)
+	}
+}
+
 func TestPushUnreachableAfterSwitch(t *testing.T) {
 	h := newFakeHost(t, hostEtc)
 	h.dialErr = func(n int) error {
