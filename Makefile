@@ -18,9 +18,12 @@ test: unit e2e
 unit:
 	$(GO) test -short -race -count=1 ./...
 
-# One package at a time: each boots VMs under software emulation on 2 cores.
+# One package at a time; inside it the VM tests take turns for BOOTSTRAP_E2E_VMS
+# (default 3) VM slots under software emulation, while tests that only wait run
+# beside them: -parallel is high enough that every test starts at once and
+# only these slots (and the API matrix's own) decide who runs.
 e2e:
-	$(GO) test -p 1 -count=1 -timeout 75m ./e2e/...
+	$(GO) test -p 1 -parallel 48 -count=1 -timeout 75m ./e2e/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -10,7 +10,6 @@ import (
 
 	"filippo.io/age"
 
-	"bootstrap/e2e/vmtest"
 )
 
 const (
@@ -56,8 +55,7 @@ func assertNowhere(t *testing.T, dir, value string) {
 }
 
 func TestCloneWithSecrets(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 2)
 	src := bootHosts(t, layout{memoryMB: bigVM}, addrCloneSource)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 25*time.Minute)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"bootstrap/bootstrap"
-	"bootstrap/e2e/vmtest"
 	"bootstrap/localcloud"
 )
 
@@ -379,8 +378,7 @@ func checkResumed(t *testing.T, e *env, c *localcloud.Cloud, name string) (strin
 // the real nixos-infect to NixOS; then deletes state.json and destroys by
 // tags alone.
 func TestFaultMatrixVM(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	e := newEnv(t)
 	c, rg := newCloud(t, e, "127.0.0.120", "127.0.0.124", true)
 	ctx := ctxFor(t, 30*time.Minute)

@@ -17,7 +17,6 @@ import (
 	"filippo.io/age"
 
 	"bootstrap/deploy"
-	"bootstrap/e2e/vmtest"
 )
 
 // Loopback addresses of the push test's VMs.
@@ -174,8 +173,7 @@ func writeWS(t *testing.T, e *env, name, file, content string) {
 // a failing build, a failing activation, a switch that breaks SSH under --confirm-timeout,
 // rollbacks, and both hosts in parallel.
 func TestPushGenerationsRollback(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 2)
 	hosts := bootHosts(t, layout{memoryMB: bigVM}, addrPushA, addrPushB)
 	a, b := hosts[0], hosts[1]
 	ctx := ctxFor(t, 30*time.Minute)

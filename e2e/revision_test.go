@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"bootstrap/deploy"
-	"bootstrap/e2e/vmtest"
 	"bootstrap/localcloud/nixorg"
 )
 
@@ -64,8 +63,7 @@ func (e *env) checkStatus(t *testing.T, names ...string) (result, []deploy.Drift
 // channel's head, stays subscribed to that release, and the summary shows both revisions.
 // push --upgrade then moves the clone to the head and records it.
 func TestClonePinsTheSourceRevision(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 2)
 	hosts := bootHosts(t, layout{memoryMB: bigVM}, addrPinSource, addrPinClone)
 	src, dst := hosts[0], hosts[1]
 	rig := src.rig
@@ -150,8 +148,7 @@ func TestClonePinsTheSourceRevision(t *testing.T) {
 // change and exits 9; a push does not move the host to the nixpkgs its channel was updated
 // to by hand, push --upgrade does and records it, and then nothing has drifted.
 func TestStatusCheckFindsDrift(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{memoryMB: bigVM}, addrDrift)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 30*time.Minute)

@@ -75,8 +75,7 @@ func assertNothingLeft(t *testing.T, c *localcloud.Cloud) {
 }
 
 func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 2)
 	e := newEnv(t)
 	c, rg := newCloud(t, e, "127.0.0.100", "127.0.0.104", true)
 	ctx := ctxFor(t, 20*time.Minute)
@@ -145,8 +144,7 @@ func TestScalewayToNixOSThrough429sThenDestroy(t *testing.T) {
 }
 
 func TestScaleway2009LostCreateResponseAndInterrupt(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	e := newEnv(t)
 	c, rg := newCloud(t, e, "127.0.0.105", "127.0.0.109", true)
 	ctx := ctxFor(t, 20*time.Minute)

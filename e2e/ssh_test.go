@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"bootstrap/e2e/vmtest"
 )
 
 // Loopback addresses of this package's VMs (port 22 each).
@@ -126,8 +125,7 @@ const stable = "nixos-26.05"
 // TestSSHHappyPath runs the real nixos-infect on a BIOS host with the script's defaults (its
 // swap file included): BIOS needs bootFs=/boot, which fails the test without it.
 func TestSSHHappyPath(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHost(t, addrHappy)
 	e := newEnv(t)
 	ctx := ctxFor(t, 15*time.Minute)
@@ -264,8 +262,7 @@ func fingerprintOfFile(t *testing.T, pub string) string {
 // TestSSHAgentWithTenKeysOn2009 offers only the right agent key, on the oldest channel, with
 // an older Nix installer pinned through --infect-env (the script installs the newest Nix).
 func TestSSHAgentWithTenKeysOn2009(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{memoryMB: bigVM}, addrAgent)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 15*time.Minute)
@@ -359,8 +356,7 @@ func (e *env) rootSSH(h *host, remoteCmd string) (string, error) {
 // on the host; the host reboots into NixOS without the tool; the same command then finishes
 // the job without infecting the NixOS host again nor writing NIXOS_LUSTRATE on it.
 func TestSSHInfectFailsThenInterruptThenRebootThenRerun(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{memoryMB: bigVM}, addrResume)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 20*time.Minute)
@@ -454,8 +450,7 @@ func readFileOr(path string) string {
 // TestSSHRebootNeverReturns: a configuration that turns sshd off (for real, in the evaluated
 // configuration) leaves a host that never answers after the reboot.
 func TestSSHRebootNeverReturns(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{memoryMB: bigVM}, addrNoReturn)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 15*time.Minute)
@@ -522,8 +517,7 @@ func TestSSHBadInputs(t *testing.T) {
 // debian user) instead of root: everything before the reboot goes through
 // sudo; after it, root with the deploy key.
 func TestSSHSudoUser(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{memoryMB: bigVM}, addrSudo)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 15*time.Minute)
@@ -586,8 +580,7 @@ func pushAndReboot(t *testing.T, ctx context.Context, e *env, h *host, name stri
 // Ubuntu 24.04's cloud image has them. The real script's EFI branch runs (umount, mv, remount,
 // wipe of the ESP); NixOS must keep mounting /boot, or a pushed generation never boots.
 func TestSSHEFISeparateBoot(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{efi: true, separateBoot: true, memoryMB: bigVM}, addrEFI)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 25*time.Minute)
@@ -617,8 +610,7 @@ func TestSSHEFISeparateBoot(t *testing.T) {
 // move a mount point, so it copies /boot, empties and unmounts it (l.421): grub goes to the root
 // file system, which NixOS then boots from. A -small channel comes back as itself.
 func TestSSHBIOSSeparateBoot(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{separateBoot: true, memoryMB: bigVM}, addrBoot)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 25*time.Minute)
@@ -642,8 +634,7 @@ const addrStatic = "127.0.0.21"
 // the host answers after the reboot only if the declared address, gateway and interface
 // name are right.
 func TestSSHStaticNetwork(t *testing.T) {
-	vmtest.Require(t)
-	t.Parallel()
+	parallelVMs(t, 1)
 	h := bootHosts(t, layout{static: true, memoryMB: bigVM}, addrStatic)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 20*time.Minute)
