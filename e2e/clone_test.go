@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-
 )
 
 const (

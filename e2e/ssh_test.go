@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // Loopback addresses of this package's VMs (port 22 each).
