@@ -68,7 +68,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		s.Rec.Address = addr
 	}
 	if rec.Done(StepReboot) {
-		offered = []string{ws.Rel(ws.KeyPath()) + deployNote}
+		offered = []string{keyName + deployNote}
 	}
 	fmt.Fprintf(w, "1. connect    ssh %s@%s port %d, offering only, in this order: %s\n", rec.User, addr, rec.Port, strings.Join(offered, ", "))
 	fmt.Fprintf(w, "              host key: %s\n", planHostKey(ws, opts, rec.Port))

@@ -9,7 +9,7 @@ import (
 
 // SSHArgs is the OpenSSH command line (argv, "ssh" first) that logs in to a
 // host of the workspace as the tool does: after the reboot root with the
-// deploy key alone (IdentitiesOnly), before it the recorded user with the
+// host's deploy key alone (IdentitiesOnly), before it the recorded user with the
 // operator's own keys; always the workspace's known_hosts, strictly. remote,
 // when not empty, is the command to run there.
 func SSHArgs(ws *workspace.Workspace, rec *Record, remote ...string) ([]string, error) {
@@ -20,7 +20,7 @@ func SSHArgs(ws *workspace.Workspace, rec *Record, remote ...string) ([]string, 
 	user := rec.User
 	if rec.Done(StepReboot) {
 		user = "root"
-		args = append(args, "-i", ws.KeyPath(), "-o", "IdentitiesOnly=yes")
+		args = append(args, "-i", ws.KeyPath(rec.DeployKeyName()), "-o", "IdentitiesOnly=yes")
 	}
 	args = append(args, "-o", "UserKnownHostsFile="+ws.KnownHosts(), "-o", "StrictHostKeyChecking=yes")
 	if rec.Port != 0 && rec.Port != 22 {

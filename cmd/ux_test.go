@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"bootstrap/bootstrap"
 	"bootstrap/deploy"
 	"bootstrap/infect"
 	"bootstrap/remote"
@@ -182,10 +183,26 @@ func TestConnect(t *testing.T) {
 	if err := run("web-1", "nixos-version", "--json"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ssh", "-i", ws.KeyPath(), "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + ws.KnownHosts(), "-o", "StrictHostKeyChecking=yes",
+	want := []string{"ssh", "-i", ws.KeyPath(workspace.SharedKey), "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + ws.KnownHosts(), "-o", "StrictHostKeyChecking=yes",
 		"-p", f.fill("{recorder}"), "root@127.0.0.1", "--", "nixos-version", "--json"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	// A host with a deploy key of its own (the default since per-host keys)
+	// is reached with that key, not the shared one.
+	rec, err := bootstrap.LoadHost(ws, "web-1", bootstrap.StepConnect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.DeployKey = workspace.HostKeyName("web-1")
+	if err := bootstrap.SaveRecord(ws, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("web-1"); err != nil {
+		t.Fatal(err)
+	}
+	if want := ws.KeyPath("keys/web-1_ed25519"); len(got) < 3 || got[2] != want {
+		t.Errorf("got %q, want -i %s", got, want)
 	}
 	code, stdout, _ := f.cli(t, "connect", "web-1", "--print", "--", "echo", "it's")
 	if code != 0 || !strings.Contains(stdout, "root@127.0.0.1 -- echo 'it'\\''s'") {

@@ -60,6 +60,9 @@ type Host struct {
 	Revision string
 	Release  string
 	Channel  channel.Channel
+	// Key is the host's deploy key, relative to the workspace (keys/NAME_ed25519,
+	// or the shared keys/deploy_ed25519).
+	Key string
 }
 
 // User is the user the engines log in as: root, with the deploy key, as
@@ -137,7 +140,7 @@ func LoadHosts(ws *workspace.Workspace, skipped func(name string, why error)) ([
 
 // hostOf is the export's view of a record; ok is false without a revision.
 func hostOf(rec *bootstrap.Record) (Host, bool) {
-	h := Host{Name: rec.Name, Address: rec.Address, Port: cmp.Or(rec.Port, 22), System: cmp.Or(rec.Arch, "x86_64") + "-linux"}
+	h := Host{Name: rec.Name, Address: rec.Address, Port: cmp.Or(rec.Port, 22), System: cmp.Or(rec.Arch, "x86_64") + "-linux", Key: rec.DeployKeyName()}
 	n := rec.Nixpkgs
 	if n == nil || n.NextRevision() == "" {
 		return h, false

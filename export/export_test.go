@@ -45,11 +45,11 @@ func fleet(t *testing.T) *workspace.Workspace {
 	}
 	complete := done(bootstrap.StepConnect, bootstrap.StepInfect, bootstrap.StepReboot, bootstrap.StepCapture)
 	recs := []*bootstrap.Record{
-		{Name: "web-1", Provider: "scaleway", User: "root", Address: "203.0.113.7", Port: 22, Channel: "nixos-24.11", Arch: "x86_64", Steps: complete,
+		{Name: "web-1", Provider: "scaleway", User: "root", Address: "203.0.113.7", Port: 22, Channel: "nixos-24.11", Arch: "x86_64", Steps: complete, DeployKey: "keys/web-1_ed25519",
 			Nixpkgs: &bootstrap.Nixpkgs{Revision: revA, Release: "nixos-24.11.719.abc1234", Subscription: "https://nixos.org/channels/nixos-24.11"}},
 		{Name: "web-1-staging", Provider: "ssh", User: "debian", Address: "203.0.113.9", Port: 2222, Channel: "nixos-24.11", Arch: "x86_64", Steps: complete,
 			Nixpkgs: &bootstrap.Nixpkgs{Revision: revA, Release: "nixos-24.11.719.abc1234", Subscription: "https://releases.nixos.org/nixos/24.11/nixos-24.11.719.abc1234"}},
-		{Name: "db-1", Provider: "ssh", User: "root", Address: "2001:db8::5", Port: 22, Channel: "nixos-unstable", Arch: "aarch64", Steps: complete,
+		{Name: "db-1", Provider: "ssh", User: "root", Address: "2001:db8::5", Port: 22, Channel: "nixos-unstable", Arch: "aarch64", Steps: complete, DeployKey: "keys/db-1_ed25519",
 			Nixpkgs: &bootstrap.Nixpkgs{Revision: revB, Release: "nixos-25.05pre712345.fed9876", Subscription: "https://nixos.org/channels/nixos-unstable"}},
 		{Name: "7cache", Provider: "ssh", User: "root", Address: "198.51.100.4", Port: 22, Channel: "nixos-24.11", Arch: "x86_64", Steps: complete,
 			Nixpkgs: &bootstrap.Nixpkgs{Revision: revA, Release: "nixos-24.11.719.abc1234", BootRevision: revC, Subscription: "https://nixos.org/channels/nixos-24.11"}},

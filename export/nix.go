@@ -136,7 +136,7 @@ func attr(name string) string {
 }
 
 // SSHConfigFile is an OpenSSH configuration that reaches each host by its
-// name and its address with the workspace's deploy key alone and its
+// name and its address with its own deploy key alone and its
 // known_hosts, strictly, as bootstrap does. Its paths are relative to the
 // workspace: run ssh from there.
 func SSHConfigFile(ws *workspace.Workspace, hosts []Host) []byte {
@@ -147,7 +147,7 @@ func SSHConfigFile(ws *workspace.Workspace, hosts []Host) []byte {
 `)
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "\nHost %s %s\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n",
-			h.Name, h.Address, h.Address, h.Port, User, ws.Rel(ws.KeyPath()), ws.Rel(ws.KnownHosts()))
+			h.Name, h.Address, h.Address, h.Port, User, h.Key, ws.Rel(ws.KnownHosts()))
 	}
 	return []byte(b.String())
 }

@@ -75,9 +75,9 @@ func (e *NotDirError) Error() string {
 // KnownHosts is the workspace's OpenSSH known_hosts file, one pinned entry per host.
 func (w *Workspace) KnownHosts() string { return filepath.Join(w.Dir, "known_hosts") }
 
-// KeyPath is the shared deploy key's private half; its public half is
-// KeyPath()+".pub".
-func (w *Workspace) KeyPath() string { return filepath.Join(w.Dir, SharedKey) }
+// KeyPath is the private half of the deploy key named rel (SharedKey or
+// HostKeyName(NAME)); its public half is KeyPath(rel)+".pub".
+func (w *Workspace) KeyPath(rel string) string { return filepath.Join(w.Dir, rel) }
 
 // HostDir is the directory of one host.
 func (w *Workspace) HostDir(name string) string { return filepath.Join(w.Dir, "hosts", name) }

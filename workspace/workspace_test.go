@@ -28,7 +28,7 @@ func TestDeployKeyGeneratedOnceWithModes(t *testing.T) {
 	if !k1.Created || k2.Created || k1.AuthorizedKey != k2.AuthorizedKey {
 		t.Errorf("got created %v then %v, keys equal %v; want true, false, true", k1.Created, k2.Created, k1.AuthorizedKey == k2.AuthorizedKey)
 	}
-	for path, want := range map[string]os.FileMode{filepath.Dir(w.KeyPath()): 0o700 | os.ModeDir, w.KeyPath(): 0o600} {
+	for path, want := range map[string]os.FileMode{filepath.Dir(w.KeyPath(SharedKey)): 0o700 | os.ModeDir, w.KeyPath(SharedKey): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -38,12 +38,12 @@ func TestDeployKeyGeneratedOnceWithModes(t *testing.T) {
 		}
 	}
 	// OpenSSH reads the key as it is.
-	if out, err := exec.Command("ssh-keygen", "-y", "-f", w.KeyPath()).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ssh-keygen", "-y", "-f", w.KeyPath(SharedKey)).CombinedOutput(); err != nil {
 		t.Errorf("ssh-keygen -y: %v: %s", err, out)
 	} else if got := strings.Fields(string(out))[1]; got != strings.Fields(k1.AuthorizedKey)[1] {
 		t.Errorf("got public key %s from ssh-keygen, want %s", got, strings.Fields(k1.AuthorizedKey)[1])
 	}
-	if err := os.Chmod(w.KeyPath(), 0o644); err != nil {
+	if err := os.Chmod(w.KeyPath(SharedKey), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.LoadDeployKey(); err == nil {
