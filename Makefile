@@ -18,10 +18,10 @@ test: unit e2e
 unit:
 	$(GO) test -short -race -count=1 ./...
 
-# One package at a time; inside it the VM tests take turns for BOOTSTRAP_E2E_VMS
-# (default 3) VM slots under software emulation, while tests that only wait run
-# beside them: -parallel is high enough that every test starts at once and
-# only these slots (and the API matrix's own) decide who runs.
+# One package at a time; inside it BOOTSTRAP_E2E_VMS VM tests (default 3) run at
+# once under software emulation, while tests that only wait run beside them:
+# -parallel is high enough that every test starts at once and only the VM tests'
+# turns (and the API matrix's own) decide who runs.
 e2e:
 	$(GO) test -p 1 -parallel 48 -count=1 -timeout 75m ./e2e/...
 

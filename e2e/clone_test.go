@@ -54,7 +54,7 @@ func assertNowhere(t *testing.T, dir, value string) {
 }
 
 func TestCloneWithSecrets(t *testing.T) {
-	parallelVMs(t, 2)
+	parallelVMs(t)
 	src := bootHosts(t, layout{memoryMB: bigVM}, addrCloneSource)[0]
 	e := newEnv(t)
 	ctx := ctxFor(t, 25*time.Minute)

@@ -173,7 +173,7 @@ func writeWS(t *testing.T, e *env, name, file, content string) {
 // a failing build, a failing activation, a switch that breaks SSH under --confirm-timeout,
 // rollbacks, and both hosts in parallel.
 func TestPushGenerationsRollback(t *testing.T) {
-	parallelVMs(t, 2)
+	parallelVMs(t)
 	hosts := bootHosts(t, layout{memoryMB: bigVM}, addrPushA, addrPushB)
 	a, b := hosts[0], hosts[1]
 	ctx := ctxFor(t, 30*time.Minute)
