@@ -1,9 +1,11 @@
 package localcloud
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -27,25 +29,44 @@ func (c *Cloud) Requests() []Request {
 	return slices.Clone(c.requests)
 }
 
-// record appends every API request to the request log.
+// record appends every API request to the request log, once the handler
+// is done, or earlier through recordNow: a request is in the log before
+// its client can see any outcome of it.
 func (c *Cloud) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, fault := withFaultNote(r)
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		req := Request{Time: now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: sw.status, Fault: *fault}
-		c.mu.Lock()
-		if len(c.requests) >= maxRequests { // a long-running demo keeps the recent ones
-			c.requests = slices.Delete(c.requests, 0, len(c.requests)-maxRequests/2)
+		var once sync.Once
+		add := func() {
+			once.Do(func() {
+				req := Request{Time: now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: sw.status, Fault: *fault}
+				c.mu.Lock()
+				if len(c.requests) >= maxRequests { // a long-running demo keeps the recent ones
+					c.requests = slices.Delete(c.requests, 0, len(c.requests)-maxRequests/2)
+				}
+				c.requests = append(c.requests, req)
+				c.mu.Unlock()
+				suffix := ""
+				if req.Fault != "" {
+					suffix = " [" + string(req.Fault) + "]"
+				}
+				c.logf("%s %s %d%s", req.Method, req.Path, req.Status, suffix)
+			})
 		}
-		c.requests = append(c.requests, req)
-		c.mu.Unlock()
-		suffix := ""
-		if req.Fault != "" {
-			suffix = " [" + string(req.Fault) + "]"
-		}
-		c.logf("%s %s %d%s", req.Method, req.Path, req.Status, suffix)
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, add)))
+		add()
 	})
+}
+
+type recordKey struct{}
+
+// recordNow logs r at once, with what was answered so far: for a handler
+// about to close the connection, whose client would otherwise act on the
+// closed connection before the request is in the log.
+func recordNow(r *http.Request) {
+	if add, ok := r.Context().Value(recordKey{}).(func()); ok {
+		add()
+	}
 }
 
 // statusWriter captures the status code; Unwrap lets

@@ -299,6 +299,7 @@ func (c *Cloud) injectFaults(next http.Handler) http.Handler {
 				writeJSON(w, http.StatusGatewayTimeout, map[string]string{"message": "upstream request timeout"})
 				return
 			}
+			recordNow(r) // status 0: no answer
 			conn.Close()
 		}
 	})
