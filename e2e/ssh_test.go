@@ -530,10 +530,14 @@ func pushAndReboot(t *testing.T, ctx context.Context, e *env, h *host, name stri
 	}
 	oldBoot, _ := e.openssh(h, "cat /proc/sys/kernel/random/boot_id")
 	e.openssh(h, "systemctl reboot")
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	// As long as the tool's own --reboot-timeout: OVMF alone takes about 70 s under TCG on an
+	// idle machine, minutes with three other VMs on the same cores.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
+	rebooted := time.Now()
 	for {
 		if o, err := e.openssh(h, "cat /proc/sys/kernel/random/boot_id"); err == nil && o != oldBoot {
+			t.Logf("%s answered with a new boot id %s after the reboot", name, time.Since(rebooted).Round(time.Second))
 			break
 		}
 		select {

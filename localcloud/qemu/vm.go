@@ -56,8 +56,15 @@ type Forward struct {
 	Host  string // a loopback address of the host, e.g. "127.0.0.1:38211"
 }
 
-// OVMF is the UEFI firmware Config.EFI boots with (Debian's ovmf package).
-const OVMF = "/usr/share/ovmf/OVMF.fd"
+// OVMFCode and OVMFVars are the UEFI firmware Config.EFI boots with (Debian's
+// ovmf package): the code read-only and a copy of the variable store per VM,
+// on pflash. The single-file OVMF.fd loaded with -bios keeps its variables in
+// RAM, and under TCG it sometimes spun at 100% CPU after a guest reboot and
+// never reached the kernel (seen in the e2e: the second reboot of the EFI VM).
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
 
 // VM is a running (or exited) qemu process.
 type VM struct {
@@ -139,10 +146,22 @@ func Start(img *Image, cfg Config) (*VM, error) {
 	}
 	args = append(args, extraDrives...)
 	if cfg.EFI {
-		if _, err := os.Stat(OVMF); err != nil {
+		vars := filepath.Join(cfg.Dir, "OVMF_VARS.fd")
+		if _, err := os.Stat(OVMFCode); err != nil {
 			return nil, fmt.Errorf("start vm %s: UEFI firmware: %w (apt-get install ovmf)", cfg.Addr, err)
 		}
-		args = append(args, "-bios", OVMF)
+		if _, err := os.Stat(vars); err != nil { // a restart of the same Dir keeps its variables
+			data, err := os.ReadFile(OVMFVars)
+			if err != nil {
+				return nil, fmt.Errorf("start vm %s: UEFI variables: %w (apt-get install ovmf)", cfg.Addr, err)
+			}
+			if err := os.WriteFile(vars, data, 0o644); err != nil {
+				return nil, fmt.Errorf("start vm %s: %w", cfg.Addr, err)
+			}
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	if cfg.UserData != nil {
 		seed, err := writeSeed(cfg)
