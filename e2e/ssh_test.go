@@ -537,7 +537,7 @@ func pushAndReboot(t *testing.T, ctx context.Context, e *env, h *host, name stri
 	rebooted := time.Now()
 	for {
 		if o, err := e.openssh(h, "cat /proc/sys/kernel/random/boot_id"); err == nil && o != oldBoot {
-			t.Logf("%s answered with a new boot id %s after the reboot", name, time.Since(rebooted).Round(time.Second))
+			t.Logf("%s answered with a new boot id %s after systemctl reboot returned", name, time.Since(rebooted).Round(time.Second))
 			break
 		}
 		select {
