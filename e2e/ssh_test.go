@@ -160,6 +160,11 @@ func TestSSHHappyPath(t *testing.T) {
 		t.Errorf("got output without the operator's key %s named as carried:\n%s", opFP, r.stdout)
 	}
 	assertNixOS(t, e, h, name, stable)
+	// The run's timing splits the wall time without counting anything twice (bench/overhead
+	// reports its overhead share).
+	if lr := e.record(name).LastRun; lr == nil || lr.OverheadSeconds < 0 || lr.RemoteSeconds+lr.RebootSeconds > lr.WallSeconds {
+		t.Errorf("got last_run %+v, want remote + reboot within the wall time and a non-negative overhead", lr)
+	}
 	log := readFile(t, filepath.Join(e.ws, "hosts", name, "bootstrap.log"))
 	for _, want := range []string{"Setting up swapspace", "removed '/nix/var/nix/profiles/default", "updating GRUB 2 menu", "Installing for i386-pc platform"} {
 		if !strings.Contains(log, want) {
