@@ -211,22 +211,28 @@ func TestPushConfirmDisarms(t *testing.T) {
 	}
 }
 
+// timerRollsBackOnDial makes the which-th dial fail as if the new
+// configuration broke SSH, after the armed timer rolled the host back to
+// generation 1 (what the timer's script does).
+func (h *fakeHost) timerRollsBackOnDial(which int) func(n int) error {
+	return func(n int) error {
+		if n != which {
+			return nil
+		}
+		h.mu.Lock()
+		h.timerFired = true
+		h.current = 1
+		h.etc = maps.Clone(h.copies[1])
+		h.mu.Unlock()
+		return errors.New("connection refused")
+	}
+}
+
 // A switch that breaks SSH: no fresh connection within the confirm timeout;
 // the host's timer rolls back and push reports it.
 func TestPushConfirmTimeoutRollsBack(t *testing.T) {
 	h := newFakeHost(t, hostEtc)
-	h.dialErr = func(n int) error {
-		if n == 2 { // the fresh connection after the switch
-			h.mu.Lock()
-			h.timerFired = true
-			// What the timer's script does.
-			h.current = 1
-			h.etc = maps.Clone(h.copies[1])
-			h.mu.Unlock()
-			return errors.New("connection refused")
-		}
-		return nil
-	}
+	h.dialErr = h.timerRollsBackOnDial(2) // the fresh connection after the switch
 	start := time.Now()
 	_, err := Push(context.Background(), target(h), Options{Action: Switch, ConfirmTimeout: 200 * time.Millisecond, ReconnectTimeout: time.Second})
 	var ce *ConfirmError
@@ -255,17 +261,7 @@ func TestPushConfirmTimeoutConnectionLostDuringSwitch(t *testing.T) {
 		}
 		return "", 0, nil
 	}
-	h.dialErr = func(n int) error {
-		if n == 2 { // the reconnect after the lost switch
-			h.mu.Lock()
-			h.timerFired = true
-			h.current = 1
-			h.etc = maps.Clone(h.copies[1])
-			h.mu.Unlock()
-			return errors.New("connection refused")
-		}
-		return nil
-	}
+	h.dialErr = h.timerRollsBackOnDial(2) // the reconnect after the lost switch
 	_, err := Push(context.Background(), target(h), Options{Action: Switch, ConfirmTimeout: 200 * time.Millisecond, ReconnectTimeout: time.Second})
 	var ce *ConfirmError
 	if !errors.As(err, &ce) || !ce.Armed || !ce.RolledBack || ce.Previous != 1 || ce.Generation != 2 {
