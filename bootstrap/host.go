@@ -103,21 +103,28 @@ func DeployKey(ws *workspace.Workspace, name string, shared bool) (*workspace.De
 	if err != nil {
 		return nil, err
 	}
-	rel := workspace.HostKeyName(name)
-	switch {
-	case ok:
-		rel = rec.DeployKeyName()
-		if rec.Done(StepConnect) {
-			k, err := ws.LoadKey(rel)
-			if err != nil {
-				return nil, fmt.Errorf("%s logs in with %s only: %w", name, rel, err)
-			}
-			return k, nil
+	rel := deployKeyName(name, rec, ok, shared)
+	if ok && rec.Done(StepConnect) {
+		k, err := ws.LoadKey(rel)
+		if err != nil {
+			return nil, fmt.Errorf("%s logs in with %s only: %w", name, rel, err)
 		}
-	case shared:
-		rel = workspace.SharedKey
+		return k, nil
 	}
 	return ws.EnsureKey(rel)
+}
+
+// deployKeyName is the deploy key (relative to the workspace) of host name:
+// the one its record names when it has one (recorded), else the shared one
+// when shared, else its own.
+func deployKeyName(name string, rec *Record, recorded, shared bool) string {
+	switch {
+	case recorded:
+		return rec.DeployKeyName()
+	case shared:
+		return workspace.SharedKey
+	}
+	return workspace.HostKeyName(name)
 }
 
 // HostKeyFile is the file in the host's directory that holds the host key

@@ -31,13 +31,7 @@ func Plan(w io.Writer, ws *workspace.Workspace, opts Options) error {
 		rec.Port = 22
 	}
 	deployLine, deployNote := "", ""
-	keyName := workspace.HostKeyName(opts.Name)
-	switch {
-	case existed:
-		keyName = rec.DeployKeyName()
-	case opts.SharedDeployKey:
-		keyName = workspace.SharedKey
-	}
+	keyName := deployKeyName(opts.Name, rec, existed, opts.SharedDeployKey)
 	if k, err := ws.LoadKey(keyName); err == nil {
 		deployLine = k.AuthorizedKey
 	} else {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -59,10 +60,7 @@ func Rotate(ctx context.Context, r Rotation, o Options) error {
 		if err := r.Save(nix); err != nil {
 			return err
 		}
-		files := make(map[string][]byte, len(r.Files))
-		for k, v := range r.Files {
-			files[k] = v
-		}
+		files := maps.Clone(r.Files)
 		files["bootstrap.nix"] = nix
 		_, err := Push(ctx, Target{Name: r.Name, Files: files, Dial: r.DialWith(keys...), Log: r.Log}, o)
 		return err
